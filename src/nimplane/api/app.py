@@ -1,0 +1,48 @@
+"""The app factory: routes, the error table, and a lifespan that builds (or receives) the state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from nimplane import __version__
+from nimplane.api.errors import install_error_handlers
+from nimplane.api.openapi import build_openapi
+from nimplane.api.routes import health, nim_services, tokens, workloads
+from nimplane.settings import Settings
+from nimplane.wiring import AppState, build_state
+
+
+def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
+    """A nimplane API app: it serves `state` if given, else builds one from `settings` at start."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state is not None:
+            yield
+            return
+        built = await run_in_threadpool(build_state, settings or Settings())
+        app.state.nimplane = built
+        try:
+            yield
+        finally:
+            built.close()
+
+    app = FastAPI(
+        title="nimplane",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    if state is not None:
+        app.state.nimplane = state
+    for module in (tokens, nim_services, workloads, health):
+        app.include_router(module.router)
+    install_error_handlers(app)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app

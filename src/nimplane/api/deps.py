@@ -1,0 +1,81 @@
+"""Request plumbing shared by the routes: the app state, the caller, JSON bodies, versions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from fastapi.security import HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from nimplane.domain.errors import Invalid
+from nimplane.domain.identity import Principal
+from nimplane.services.auth import authenticate
+from nimplane.wiring import AppState
+
+T = TypeVar("T")
+
+bearer_auth = HTTPBearer(auto_error=False, bearerFormat="JWT", scheme_name="bearerAuth")
+"""Declares Run:ai's `bearerAuth` scheme in the OpenAPI document; `as_caller` checks tokens."""
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.nimplane
+    return state
+
+
+async def as_caller(request: Request, action: Callable[[AppState, Principal], T]) -> T:
+    """Authenticate the request and run `action` for the caller, in one worker-thread hop."""
+    state = app_state(request)
+    authorization = request.headers.get("authorization")
+
+    def run() -> T:
+        return action(state, authenticate(state.store, state.tokens, authorization))
+
+    return await run_in_threadpool(run)
+
+
+async def json_body(request: Request) -> Any:
+    """The parsed JSON body; a wrong content type or malformed JSON is a 400, never a 422."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise Invalid(f"Content-Type must be application/json, got '{content_type or 'none'}'.")
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"The request body is not valid JSON: {exc}") from exc
+
+
+def parse_if_match(request: Request) -> int | None:
+    """The resource version an `If-Match` header names; `*` or none means any version."""
+    value = request.headers.get("if-match")
+    if value is None or value.strip() == "*":
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() else -1
+
+
+def json_response(
+    payload: Any,
+    status_code: int = 200,
+    *,
+    version: int | None = None,
+    warnings: list[str] | None = None,
+) -> Response:
+    """Serialise once with orjson (UTC datetimes end in Z); add ETag and Warning headers."""
+    headers: dict[str, str] = {}
+    if version is not None:
+        headers["ETag"] = f'"{version}"'
+    if warnings:
+        headers["Warning"] = ", ".join(f'299 - "{w}"' for w in warnings)
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_UTC_Z),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,54 @@
+"""The OpenAPI document: FastAPI's, plus the request-body schemas routes parse themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from nimplane import __version__
+from nimplane.api.schemas import TokenRequest
+from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    NimServiceCreateRequest,
+    NimServiceUpdateRequest,
+    TokenRequest,
+)
+TITLE = "nimplane"
+DESCRIPTION = (
+    "A control plane for NVIDIA NIM services, wire-compatible with NVIDIA Run:ai's API: "
+    "Run:ai's paths, operation ids and schema names. Authenticate with a bearer token from "
+    "`POST /api/v1/token` or `POST /api/v2/token`."
+)
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(
+        title=TITLE,
+        version=__version__,
+        description=DESCRIPTION,
+        routes=app.routes,
+        separate_input_output_schemas=False,
+    )
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            operation.get("responses", {}).pop("422", None)  # bad input is a 400 here (D7)
+    _, extra = models_json_schema(
+        [(model, "validation") for model in REQUEST_MODELS],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in extra.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    security = document["components"].setdefault("securitySchemes", {})
+    security["bearerAuth"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    app.openapi_schema = document
+    return document

@@ -1,0 +1,163 @@
+"""Generic workload endpoints: v2 delete, and the v1 list, count and get (Run:ai's `Workload`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from nimplane.api.deps import as_caller, bearer_auth, json_response, parse_if_match
+from nimplane.api.routes._responses import errors
+from nimplane.api.schemas import (
+    WorkloadDetailed,
+    WorkloadsCountResponse,
+    WorkloadsListResponse,
+    WorkloadV2,
+)
+from nimplane.api.views import workload_v1_view, workload_v2_view
+from nimplane.domain.listing import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    SORT_FIELDS,
+    WorkloadQuery,
+    parse_filters,
+)
+
+router = APIRouter(dependencies=[Depends(bearer_auth)])
+
+WorkloadsSortBy = StrEnum("WorkloadsSortBy", {name: name for name in SORT_FIELDS})  # type: ignore[misc]
+
+
+class SortOrder(StrEnum):
+    asc = "asc"
+    desc = "desc"
+
+
+Deleted = Annotated[bool | None, Query(description="Return only deleted resources when true.")]
+FilterBy = Annotated[
+    list[str] | None,
+    Query(
+        alias="filterBy",
+        description="Filter results by a parameter: `field<op>value` with operators ==, !=, <=, "
+        ">=, =@ (contains), !@, =^ (starts with), =$ (ends with); several comma-separated.",
+    ),
+]
+Search = Annotated[str | None, Query(description="Filter results by a free text search.")]
+
+
+def _query(
+    deleted: bool | None,
+    filter_by: list[str] | None,
+    search: str | None,
+    *,
+    sort_by: str = "createdAt",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = DEFAULT_LIMIT,
+) -> WorkloadQuery:
+    items = [part for raw in filter_by or [] for part in raw.split(",") if part]
+    return WorkloadQuery(
+        filters=parse_filters(items),
+        search=search,
+        deleted=bool(deleted),
+        sort_by=sort_by,
+        descending=descending,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.delete(
+    "/api/v2/workloads/{WorkloadV2Id}",
+    operation_id="delete_workload_v2",
+    summary="Delete a workload. [Experimental]",
+    tags=["Workloads V2"],
+    status_code=202,
+    response_model=WorkloadV2,
+    responses={
+        202: {"description": "Deletion request accepted."},
+        **errors(401, 403, 404, 409, 500, 503),
+    },
+)
+async def delete_workload_v2(
+    request: Request,
+    workload_id: str = Path(alias="WorkloadV2Id", description="The ID of the workload."),
+) -> Response:
+    if_match = parse_if_match(request)
+    w = await as_caller(request, lambda s, p: s.workloads.delete(p, workload_id, if_match))
+    return json_response(workload_v2_view(w), 202, version=w.resource_version)
+
+
+@router.get(
+    "/api/v1/workloads",
+    operation_id="get_workloads",
+    summary="List workloads.",
+    tags=["Workloads"],
+    response_model=WorkloadsListResponse,
+    responses=errors(400, 401, 403, 500, 503),
+)
+async def get_workloads(
+    request: Request,
+    deleted: Deleted = None,
+    offset: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="The offset of the first item returned.")
+    ] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="The maximum number of entries to return.")
+    ] = DEFAULT_LIMIT,
+    sort_order: Annotated[SortOrder, Query(alias="sortOrder")] = SortOrder.asc,
+    sort_by: Annotated[WorkloadsSortBy | None, Query(alias="sortBy")] = None,
+    filter_by: FilterBy = None,
+    search: Search = None,
+) -> Response:
+    query = _query(
+        deleted,
+        filter_by,
+        search,
+        sort_by=sort_by.value if sort_by else "createdAt",
+        descending=sort_order is SortOrder.desc,
+        offset=offset,
+        limit=limit,
+    )
+    page, total = await as_caller(request, lambda s, p: s.workloads.list(p, query))
+    payload: dict[str, object] = {"workloads": [workload_v1_view(w) for w in page]}
+    if offset + len(page) < total:
+        payload["next"] = offset + len(page)
+    return json_response(payload)
+
+
+@router.get(
+    "/api/v1/workloads/count",
+    operation_id="count_workloads",
+    summary="Count workloads.",
+    tags=["Workloads"],
+    response_model=WorkloadsCountResponse,
+    responses=errors(400, 401, 403, 500, 503),
+)
+async def count_workloads(
+    request: Request,
+    deleted: Deleted = None,
+    filter_by: FilterBy = None,
+    search: Search = None,
+) -> Response:
+    query = _query(deleted, filter_by, search, limit=0)
+    _, total = await as_caller(request, lambda s, p: s.workloads.list(p, query))
+    return json_response({"count": total})
+
+
+@router.get(
+    "/api/v1/workloads/{workloadId}",
+    operation_id="get_workload",
+    summary="Get a workload.",
+    tags=["Workloads"],
+    response_model=WorkloadDetailed,
+    responses=errors(401, 403, 404, 500, 503),
+)
+async def get_workload(
+    request: Request,
+    workload_id: str = Path(alias="workloadId", description="The ID of the workload."),
+) -> Response:
+    w = await as_caller(request, lambda s, p: s.workloads.get(p, workload_id))
+    return json_response(workload_v1_view(w, detailed=True), version=w.resource_version)

@@ -1,0 +1,216 @@
+"""Run:ai's response and error shapes, by Run:ai's schema names, for the OpenAPI document.
+
+Request bodies of NIM services live in `nimplane.domain.requests`; these models document what
+the server answers. Handlers build the payloads directly (see `views.py`) and serialise them
+once, so these models are the contract the tests check responses against.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nimplane.domain.spec import NimServiceSpec, Preemptibility
+from nimplane.domain.workloads import DesiredPhase, Phase
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(Model):
+    code: int = Field(ge=100, le=599)
+    message: str
+    details: str | None = None
+
+
+class PolicyRuleEnum(StrEnum):
+    min = "min"
+    max = "max"
+    step = "step"
+    options = "options"
+    required = "required"
+    canEdit = "canEdit"
+    canAdd = "canAdd"
+    locked = "locked"
+
+
+class ComplianceIssueV2(Model):
+    field: str
+    details: str
+    rule: PolicyRuleEnum | None = None
+
+
+class SubmissionErrorV2(Error):
+    complianceIssues: list[ComplianceIssueV2] | None = None
+
+
+class GVK(Model):
+    group: str
+    version: str
+    kind: str
+
+
+class WorkloadV2Metadata(Model):
+    name: str
+    projectId: str
+    priority: str | None = None
+    category: str | None = None
+    preemptibility: Preemptibility | None = None
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    gvk: GVK
+    projectName: str
+    clusterId: str = Field(json_schema_extra={"format": "uuid"})
+    tenantId: int
+    departmentId: str
+    departmentName: str
+    createdAt: datetime
+    createdBy: str
+    updatedAt: datetime
+    updatedBy: str
+    deletedAt: datetime | None = None
+    deletedBy: str | None = None
+
+
+class NimServiceResponse(Model):
+    metadata: WorkloadV2Metadata
+    desiredPhase: DesiredPhase
+    spec: NimServiceSpec
+
+
+class WorkloadV2(Model):
+    metadata: WorkloadV2Metadata
+    desiredPhase: DesiredPhase
+    workloadManifest: dict[str, Any]
+    rawManifest: dict[str, Any]
+
+
+class Condition(Model):
+    type: str
+    status: str
+    message: str | None = None
+    reason: str | None = None
+    lastTransitionTime: datetime | None = None
+
+
+class PendingSchedulingMessage(Model):
+    nodePool: str | None = None
+    phaseReason: str | None = None
+    reason: str | None = None
+    orgType: str | None = None
+    userMessage: str | None = None
+
+
+class Source(StrEnum):
+    CLI = "CLI"
+    Control_plane = "Control-plane"
+    Other = "Other"
+
+
+class Workload(Model):
+    """Run:ai's v1 `Workload` (the fields nimplane fills; Run:ai's required ones all present)."""
+
+    type: str
+    name: str
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    source: Source
+    priority: int | None
+    priorityClassName: str
+    clusterId: str
+    projectName: str
+    projectId: str
+    departmentName: str
+    departmentId: str
+    namespace: str
+    createdAt: datetime
+    phase: Phase
+    conditions: list[Condition]
+    k8sPhase: str
+    tenantId: int
+    runningPods: int
+    phaseUpdatedAt: datetime
+    k8sPhaseUpdatedAt: datetime
+    updatedAt: datetime
+    deletedAt: datetime | None
+    category: str
+    submittedBy: str | None = None
+    phaseMessage: str | None = None
+    phaseReason: str | None = None
+    preemptible: bool | None = None
+    requestedNodePools: list[str] | None = None
+    images: list[str] | None = None
+    urls: list[str] | None = None
+    sourceApi: str | None = None
+    completedAt: datetime | None = None
+    totalPendingTimeSeconds: int | None = None
+    totalRunningTimeSeconds: int | None = None
+    actionsSupport: dict[str, bool] | None = None
+
+
+class WorkloadDetailed(Workload):
+    pendingSchedulingMessages: list[PendingSchedulingMessage] | None = None
+
+
+class WorkloadsListResponse(Model):
+    next: int | None = None
+    workloads: list[Workload]
+
+
+class WorkloadsCountResponse(Model):
+    count: int
+
+
+class TokenRequestGrantTypeEnum(StrEnum):
+    app_token = "app_token"
+    client_credentials = "client_credentials"
+    refresh_token = "refresh_token"
+    exchange_token = "exchange_token"
+    password = "password"
+    external_token_exchange = "external_token_exchange"
+
+
+class TokenRequest(BaseModel):
+    """Run:ai's v1 token request. `AppId`/`AppSecret` (what runapy sends) are accepted too."""
+
+    model_config = ConfigDict(extra="allow")
+
+    grantType: TokenRequestGrantTypeEnum | None = None
+    appID: str | None = None
+    appSecret: str | None = None
+    code: str | None = None
+    redirectUri: str | None = None
+    refreshToken: str | None = None
+    username: str | None = None
+    password: str | None = None
+    clientID: str | None = None
+    clientSecret: str | None = None
+    externalToken: str | None = None
+
+
+class TokenResponse(Model):
+    accessToken: str
+    idToken: str | None = None
+    refreshToken: str | None = None
+    expiresIn: int | None = None
+
+
+class OAuth2TokenResponse(Model):
+    access_token: str
+    token_type: str
+    expires_in: int | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+    scope: str | None = None
+
+
+class OAuth2Error(Model):
+    error: str
+    error_description: str | None = None
+    error_uri: str | None = None
+
+
+class HealthStatus(Model):
+    status: str

@@ -1,0 +1,1 @@
+"""The `nimplane` command line."""

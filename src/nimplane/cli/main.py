@@ -1,0 +1,87 @@
+"""`nimplane serve` runs the API; `nimplane openapi` prints or checks the committed document."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from nimplane.settings import Settings
+
+app = typer.Typer(help="nimplane: a Run:ai-compatible control plane for NVIDIA NIM services.")
+
+
+def load_settings(config: Path | None, **overrides: Any) -> Settings:
+    """Settings from the environment, a YAML config file, then command-line flags (last wins)."""
+    values: dict[str, Any] = {}
+    if config is not None:
+        loaded = yaml.safe_load(config.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise typer.BadParameter(f"{config} must hold a YAML mapping", param_hint="--config")
+        values.update(loaded.get("server", loaded))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where SQLite, keys and secrets live.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML settings file.", exists=True)] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="postgresql://... to use PostgreSQL (or NIMPLANE_DATABASE_URL)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the API server (SQLite in the data dir and the simulated cluster by default)."""
+    import uvicorn
+
+    from nimplane.api.app import create_app
+
+    settings = load_settings(
+        config, host=host, port=port, data_dir=data_dir, database_url=database_url
+    )
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def openapi_document() -> dict[str, Any]:
+    from nimplane.api.app import create_app
+
+    return create_app(Settings()).openapi()
+
+
+@app.command()
+def openapi(
+    check: Annotated[Path | None, typer.Option(help="Fail if this committed copy differs.")] = None,
+) -> None:
+    """Print the OpenAPI document, or check a committed copy for drift."""
+    text = json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
+    if check is None:
+        typer.echo(text, nl=False)
+        return
+    if check.read_text() != text:
+        typer.echo(f"{check} is out of date: run `nimplane openapi > {check}`", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{check} is up to date")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,90 @@
+"""The interfaces the services need from the outside world; adapters implement them."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from nimplane.domain.identity import AccessRule, ServiceAccount
+from nimplane.domain.workloads import Project, Workload
+
+
+class WorkloadRepo(Protocol):
+    def get(self, workload_id: str) -> Workload | None:
+        """A workload that is not fully deleted (torn down), or None."""
+
+    def insert(self, workload: Workload) -> None:
+        """Store a new workload; raises AlreadyExists when its name is taken in its project."""
+
+    def update(self, workload: Workload, expected_version: int) -> bool:
+        """Write the workload if its stored resource version still is `expected_version`."""
+
+    def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
+        """Live workloads (or, with `deleted`, fully deleted ones) of the given projects."""
+
+    def count_live_in_project(self, project_id: str) -> int: ...
+
+
+class OrgRepo(Protocol):
+    def project(self, project_id: str) -> Project | None: ...
+
+    def node_pool_names(self) -> frozenset[str]: ...
+
+    def ensure_tenant(self, tenant_id: int, name: str) -> None: ...
+
+    def ensure_cluster(self, tenant_id: int, name: str, now: datetime) -> str:
+        """The id of the tenant's cluster with this name, created when missing."""
+
+    def ensure_department(self, cluster_id: str, name: str, now: datetime) -> str: ...
+
+    def ensure_project(
+        self, cluster_id: str, department_id: str, name: str, namespace: str, now: datetime
+    ) -> str: ...
+
+    def ensure_node_pool(self, cluster_id: str, name: str, now: datetime) -> str: ...
+
+
+class IdentityRepo(Protocol):
+    def service_account_by_client_id(self, client_id: str) -> ServiceAccount | None: ...
+
+    def access_rules_for(self, subject_type: str, subject_id: str) -> list[AccessRule]: ...
+
+    def upsert_service_account(
+        self, name: str, client_id: str, secret_hash: str, now: datetime, by: str
+    ) -> ServiceAccount: ...
+
+    def ensure_access_rule(
+        self,
+        subject_type: str,
+        subject_id: str,
+        role_name: str,
+        scope_type: str,
+        scope_id: str,
+        now: datetime,
+        by: str,
+    ) -> None: ...
+
+
+class Transaction(Protocol):
+    """One database transaction with the repositories bound to it."""
+
+    @property
+    def workloads(self) -> WorkloadRepo: ...
+
+    @property
+    def org(self) -> OrgRepo: ...
+
+    @property
+    def identity(self) -> IdentityRepo: ...
+
+
+class Store(Protocol):
+    """Opens transactions. `write()` commits on a clean exit and rolls back on an error."""
+
+    def read(self) -> AbstractContextManager[Transaction]: ...
+
+    def write(self) -> AbstractContextManager[Transaction]: ...
+
+    def ping(self) -> None:
+        """Raise Unavailable when the database cannot be reached."""

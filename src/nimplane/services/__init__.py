@@ -1,0 +1,1 @@
+"""Use cases: each function owns one transaction and depends only on the domain and its ports."""

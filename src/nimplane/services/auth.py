@@ -1,0 +1,94 @@
+"""Authentication: credentials -> tokens (Run:ai's grants, D9), and a bearer token -> Principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nimplane.domain.errors import Invalid, Unauthenticated
+from nimplane.domain.identity import Principal
+from nimplane.domain.ports import Store
+from nimplane.services.secrets_hashing import DUMMY_HASH, verify_secret
+from nimplane.services.tokens import TokenService
+
+SERVICE_ACCOUNT = "service-account"
+SUPPORTED_GRANTS = ("app_token", "client_credentials", "refresh_token", "password")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a token request carries, whichever endpoint and spelling it came in."""
+
+    grant_type: str | None
+    client_id: str | None = None
+    client_secret: str | None = None
+    username: str | None = None
+    password: str | None = None
+    refresh_token: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+class UnsupportedGrant(Invalid):
+    """The grant type is unknown or not offered."""
+
+
+def grant_token(store: Store, tokens: TokenService, creds: Credentials) -> TokenGrant:
+    """Check the credentials of a token request and issue an access and a refresh token."""
+    if creds.grant_type in ("app_token", "client_credentials"):
+        if not creds.client_id or not creds.client_secret:
+            raise Invalid("grant " + creds.grant_type + " needs a client id and a client secret")
+        subject = _check_service_account(store, creds.client_id, creds.client_secret)
+    elif creds.grant_type == "refresh_token":
+        if not creds.refresh_token:
+            raise Invalid("grant refresh_token needs a refresh token")
+        claims = tokens.verify(creds.refresh_token, token_use="refresh")
+        subject = claims.subject
+        _load_principal(store, subject)  # the account must still exist and be enabled
+    elif creds.grant_type == "password":
+        # Local users arrive with the organisation issue; until then no password is valid.
+        if not creds.username or not creds.password:
+            raise Invalid("grant password needs a username and a password")
+        raise Unauthenticated("Invalid username or password.")
+    else:
+        raise UnsupportedGrant(
+            f"unsupported grant type '{creds.grant_type}'; use one of {', '.join(SUPPORTED_GRANTS)}"
+        )
+    return TokenGrant(
+        access_token=tokens.issue(subject, SERVICE_ACCOUNT),
+        refresh_token=tokens.issue(subject, SERVICE_ACCOUNT, token_use="refresh"),
+        expires_in=tokens.ttl_seconds,
+    )
+
+
+def _check_service_account(store: Store, client_id: str, secret: str) -> str:
+    with store.read() as tx:
+        account = tx.identity.service_account_by_client_id(client_id)
+    valid = verify_secret(secret, account.secret_hash if account else DUMMY_HASH)
+    if account is None or not valid or not account.enabled:
+        raise Unauthenticated("Invalid client id or client secret.")
+    return account.client_id
+
+
+def _load_principal(store: Store, subject: str) -> Principal:
+    with store.read() as tx:
+        account = tx.identity.service_account_by_client_id(subject)
+        if account is None or not account.enabled:
+            raise Unauthenticated("The token's subject no longer exists or is disabled.")
+        rules = tx.identity.access_rules_for(SERVICE_ACCOUNT, account.client_id)
+    return Principal(subject=subject, subject_type=SERVICE_ACCOUNT, rules=tuple(rules))
+
+
+def authenticate(store: Store, tokens: TokenService, authorization: str | None) -> Principal:
+    """The principal behind an `Authorization: Bearer <jwt>` header, or Unauthenticated."""
+    if not authorization:
+        raise Unauthenticated("Missing Authorization header with a bearer token.")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+    claims = tokens.verify(token.strip())
+    return _load_principal(store, claims.subject)

@@ -1,0 +1,270 @@
+"""NIM service use cases: create, read, update, delete and list, with permissions and concurrency.
+
+Every write is one transaction and is committed before the caller answers 202. Updates are
+optimistic: the write carries the resource version it read and retries on a lost race, so
+concurrent PATCHes never overwrite each other silently; with `If-Match` a stale version is a
+Conflict instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from nimplane.domain.catalog import DEFAULT_CATEGORIES, NIM_WORKLOAD_TYPE
+from nimplane.domain.defaults import apply_defaults
+from nimplane.domain.errors import (
+    AlreadyExists,
+    ComplianceIssue,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+)
+from nimplane.domain.identity import Principal
+from nimplane.domain.listing import WorkloadQuery, apply_query
+from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
+from nimplane.domain.ports import Store, Transaction
+from nimplane.domain.rbac import Action, ScopePath, is_allowed
+from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest, wire_issues
+from nimplane.domain.validation import (
+    ValidationContext,
+    drop_nulls,
+    validate_name,
+    validate_spec,
+)
+from nimplane.domain.workloads import (
+    DesiredPhase,
+    Phase,
+    Project,
+    Workload,
+    name_with_random_suffix,
+)
+
+RESOURCE_TYPE = "inferences"
+INVALID_MESSAGE = "The workload request is invalid; see complianceIssues"
+_MAX_UPDATE_ATTEMPTS = 20
+_MAX_NAME_ATTEMPTS = 5
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Outcome:
+    """A workload after a write, with the warnings the write produced."""
+
+    workload: Workload
+    warnings: list[str] = field(default_factory=list)
+
+
+def scope_of(project: Project) -> ScopePath:
+    return ScopePath(
+        tenant_id=str(project.tenant_id),
+        cluster_id=project.cluster_id,
+        department_id=project.department_id,
+        project_id=project.id,
+    )
+
+
+def _require(principal: Principal, action: Action, project: Project) -> None:
+    if not is_allowed(principal, RESOURCE_TYPE, action, scope_of(project)):
+        raise Forbidden(
+            f"You do not have sufficient permissions: {action.value} {RESOURCE_TYPE} "
+            f"in project '{project.name}'."
+        )
+
+
+def _parse_id(workload_id: str) -> str:
+    """D4: an id that is not a UUID is simply not found."""
+    try:
+        return str(uuid.UUID(workload_id))
+    except ValueError as exc:
+        raise NotFound(f"Workload {workload_id} not found.") from exc
+
+
+def _context(tx: Transaction) -> ValidationContext:
+    return ValidationContext(
+        node_pools=tx.org.node_pool_names(), categories=frozenset(DEFAULT_CATEGORIES)
+    )
+
+
+def _object_body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Invalid("The request body must be a JSON object.")
+    cleaned = drop_nulls(body)
+    assert isinstance(cleaned, dict)
+    return cleaned
+
+
+def _section(request: dict[str, Any], name: str) -> dict[str, Any]:
+    value = request.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+class WorkloadService:
+    """The NIM service use cases over one store and one clock."""
+
+    def __init__(self, store: Store, clock: Clock = utc_now) -> None:
+        self._store = store
+        self._clock = clock
+
+    def create(self, principal: Principal, body: Any) -> Outcome:
+        """Validate a create request whole, check permission, and store the new workload."""
+        request = _object_body(body)
+        parsed, issues = wire_issues(NimServiceCreateRequest, request)
+        metadata = _section(request, "metadata")
+        as_prefix = metadata.get("useGivenNameAsPrefix") is True
+        issues += validate_name(metadata.get("name"), as_prefix=as_prefix)
+        project_id = metadata.get("projectId")
+        with self._store.read() as tx:
+            ctx = _context(tx)
+            project = None
+            if isinstance(project_id, int | str) and not isinstance(project_id, bool):
+                project = tx.org.project(str(project_id))
+                if project is None:
+                    issues.append(
+                        ComplianceIssue(
+                            "metadata.projectId", f"project {project_id} does not exist"
+                        )
+                    )
+        if project is not None:
+            _require(principal, Action.create, project)
+        spec = _section(request, "spec")
+        issues += validate_spec(spec, ctx)
+        if issues or parsed is None or project is None:
+            raise Invalid(INVALID_MESSAGE, issues)
+        change = resolve_replicas_on_create(spec)
+        stored_spec = apply_defaults(change.spec)
+        now = self._clock()
+        for attempt in range(_MAX_NAME_ATTEMPTS):
+            name = (
+                name_with_random_suffix(parsed.metadata.name) if as_prefix else parsed.metadata.name
+            )
+            workload = Workload(
+                id=str(uuid.uuid4()),
+                name=name,
+                project=project,
+                workload_type=NIM_WORKLOAD_TYPE,
+                spec=stored_spec,
+                desired_phase=DesiredPhase.Running,
+                phase=Phase.Creating,
+                phase_message=None,
+                phase_updated_at=now,
+                resource_version=1,
+                generation=1,
+                created_at=now,
+                created_by=principal.subject,
+                updated_at=now,
+                updated_by=principal.subject,
+            )
+            try:
+                with self._store.write() as tx:
+                    tx.workloads.insert(workload)
+                return Outcome(workload, change.warnings)
+            except AlreadyExists:
+                if not as_prefix or attempt == _MAX_NAME_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get(self, principal: Principal, workload_id: str) -> Workload:
+        """A live workload the principal may read."""
+        return self._get_for(principal, workload_id, Action.read)
+
+    def update(
+        self, principal: Principal, workload_id: str, body: Any, if_match: int | None
+    ) -> Outcome:
+        """D2: replace the given spec sections, remove the listed ones, re-check every rule."""
+        request = _object_body(body)
+        current = self._get_for(principal, workload_id, Action.update)
+        parsed, issues = wire_issues(NimServiceUpdateRequest, request)
+        if issues or parsed is None:
+            raise Invalid(INVALID_MESSAGE, issues)
+        given = request["spec"]
+        remove = [str(f.value) for f in parsed.fieldsToRemove or []]
+        for _ in range(_MAX_UPDATE_ATTEMPTS):
+            self._check_version(current, if_match)
+            if current.desired_phase is DesiredPhase.Deleted:
+                raise Conflict(f"Workload {current.id} is being deleted and cannot be updated.")
+            change = merge_spec(current.spec, given, remove)
+            with self._store.read() as tx:
+                ctx = _context(tx)
+            issues = change.issues + validate_spec(change.spec, ctx)
+            if issues:
+                raise Invalid(INVALID_MESSAGE, issues)
+            new_spec = apply_defaults(change.spec)
+            if new_spec == current.spec:
+                return Outcome(current, change.warnings)
+            now = self._clock()
+            updated = replace(
+                current,
+                spec=new_spec,
+                generation=current.generation + 1,
+                resource_version=current.resource_version + 1,
+                updated_at=now,
+                updated_by=principal.subject,
+            )
+            with self._store.write() as tx:
+                if tx.workloads.update(updated, current.resource_version):
+                    return Outcome(updated, change.warnings)
+            current = self._get_for(principal, workload_id, Action.update)
+        raise Conflict("The workload is being changed by others; retry the update.")
+
+    def delete(
+        self, principal: Principal, workload_id: str, if_match: int | None = None
+    ) -> Workload:
+        """D8: mark the workload Deleted; teardown (immediate until the lifecycle engine) follows."""
+        current = self._get_for(principal, workload_id, Action.delete)
+        for _ in range(_MAX_UPDATE_ATTEMPTS):
+            self._check_version(current, if_match)
+            now = self._clock()
+            deleted = replace(
+                current,
+                desired_phase=DesiredPhase.Deleted,
+                phase=Phase.Deleting,
+                phase_updated_at=now,
+                resource_version=current.resource_version + 1,
+                updated_at=now,
+                updated_by=principal.subject,
+                deleted_at=current.deleted_at or now,
+                deleted_by=current.deleted_by or principal.subject,
+                torn_down_at=now,
+            )
+            with self._store.write() as tx:
+                if tx.workloads.update(deleted, current.resource_version):
+                    return deleted
+            current = self._get_for(principal, workload_id, Action.delete)
+        raise Conflict("The workload is being changed by others; retry the delete.")
+
+    def list(self, principal: Principal, query: WorkloadQuery) -> tuple[list[Workload], int]:
+        """The page of workloads the principal may read, and how many match in all."""
+        with self._store.read() as tx:
+            candidates = tx.workloads.list(deleted=query.deleted, project_ids=query.project_ids)
+        readable = [
+            w
+            for w in candidates
+            if is_allowed(principal, RESOURCE_TYPE, Action.read, scope_of(w.project))
+        ]
+        return apply_query(readable, query)
+
+    def _get_for(self, principal: Principal, workload_id: str, action: Action) -> Workload:
+        with self._store.read() as tx:
+            workload = tx.workloads.get(_parse_id(workload_id))
+        if workload is None:
+            raise NotFound(f"Workload {workload_id} not found.")
+        _require(principal, action, workload.project)
+        return workload
+
+    @staticmethod
+    def _check_version(current: Workload, if_match: int | None) -> None:
+        if if_match is not None and if_match != current.resource_version:
+            raise Conflict(
+                f"The workload changed: If-Match names version {if_match}, "
+                f"the current version is {current.resource_version}. Re-read it and retry."
+            )

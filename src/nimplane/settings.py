@@ -1,0 +1,64 @@
+"""Typed settings: every knob nimplane reads, from the environment (`NIMPLANE_...`) or a file.
+
+Settings are built once by the command line (or a test) and passed down explicitly; nothing
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuthSettings(BaseModel):
+    """Token issuing and checking."""
+
+    issuer: str = Field("nimplane", description="The `iss` claim of issued tokens.")
+    token_ttl_seconds: int = Field(3600, ge=60, description="Lifetime of an access token.")
+    signing_key: SecretStr | None = Field(
+        None,
+        description="HS256 signing key. Unset: a random key is generated and kept in the data dir.",
+    )
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one nimplane server process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NIMPLANE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("./data"), description="Where SQLite, keys and secrets live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; unset means SQLite in the data dir. "
+        "postgresql://... switches to PostgreSQL.",
+    )
+    sqlite_synchronous: str = Field(
+        "FULL",
+        pattern="^(FULL|NORMAL)$",
+        description="SQLite `synchronous` pragma. FULL fsyncs every commit (survives power loss); "
+        "NORMAL survives a killed process but not a power cut.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8080
+    bootstrap_client_id: str | None = Field(
+        None, description="Client id of the bootstrap System administrator service account."
+    )
+    bootstrap_client_secret: SecretStr | None = Field(
+        None, description="Secret of the bootstrap service account."
+    )
+    tenant_id: int = Field(1001, description="The single tenant's id.")
+    cluster_name: str = "nimplane"
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    def resolved_database_url(self) -> str:
+        """The database to use: the configured URL, else SQLite in the data dir."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{(self.data_dir / 'nimplane.db').resolve()}"

@@ -1,0 +1,1 @@
+"""The SQLAlchemy adapter: SQLite by default, PostgreSQL when several replicas share the work."""

@@ -1,0 +1,170 @@
+"""The database schema, as SQLAlchemy Core tables; Alembic migrations create exactly this.
+
+Timestamps are stored as UTC (`UtcDateTime` reads them back timezone-aware on both
+dialects); JSON documents are stored as JSON text so SQLite and PostgreSQL behave alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every dialect (SQLite stores it naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cluster_id", String(36), ForeignKey("clusters.id"), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("uq_departments_cluster_name", "cluster_id", "name", unique=True),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("department_id", Integer, ForeignKey("departments.id"), nullable=False),
+    Column("cluster_id", String(36), ForeignKey("clusters.id"), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("namespace", String(63), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("uq_projects_cluster_name", "cluster_id", "name", unique=True),
+)
+
+node_pools = Table(
+    "node_pools",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cluster_id", String(36), ForeignKey("clusters.id"), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("label_key", String(253), nullable=True),
+    Column("label_value", String(63), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("uq_node_pools_cluster_name", "cluster_id", "name", unique=True),
+)
+
+service_accounts = Table(
+    "service_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("client_id", String(255), nullable=False, unique=True),
+    Column("secret_hash", String(512), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+)
+
+access_rules = Table(
+    "access_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", String(255), nullable=False),
+    Column("role_name", String(64), nullable=False),
+    Column("scope_type", String(32), nullable=False),
+    Column("scope_id", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Index("ix_access_rules_subject", "subject_type", "subject_id"),
+)
+
+workloads = Table(
+    "workloads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("cluster_id", String(36), ForeignKey("clusters.id"), nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("workload_type", String(64), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("desired_phase", String(16), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("phase_message", Text, nullable=True),
+    Column("phase_updated_at", UtcDateTime, nullable=False),
+    Column("resource_version", Integer, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("priority_class", String(32), nullable=False),
+    Column("preemptibility", String(32), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("deleted_at", UtcDateTime, nullable=True),
+    Column("deleted_by", String(255), nullable=True),
+    Column("torn_down_at", UtcDateTime, nullable=True),
+    Index(
+        "uq_workloads_live_name",
+        "project_id",
+        "name",
+        unique=True,
+        sqlite_where=text("torn_down_at IS NULL"),
+        postgresql_where=text("torn_down_at IS NULL"),
+    ),
+    Index("ix_workloads_created_at", "created_at"),
+)

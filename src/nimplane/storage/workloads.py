@@ -1,0 +1,139 @@
+"""WorkloadRepo on SQLAlchemy Core: rows of `workloads` joined with their organisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from nimplane.domain.errors import AlreadyExists
+from nimplane.domain.workloads import DesiredPhase, Phase, Project, Workload
+from nimplane.storage.tables import clusters, departments, projects, workloads
+
+_SELECT: Select[Any] = (
+    select(
+        workloads,
+        projects.c.name.label("project_name"),
+        projects.c.namespace.label("project_namespace"),
+        departments.c.id.label("department_id"),
+        departments.c.name.label("department_name"),
+        clusters.c.tenant_id.label("cluster_tenant_id"),
+    )
+    .join(projects, projects.c.id == workloads.c.project_id)
+    .join(departments, departments.c.id == projects.c.department_id)
+    .join(clusters, clusters.c.id == workloads.c.cluster_id)
+)
+
+
+def _to_workload(row: Row[Any]) -> Workload:
+    m = row._mapping
+    return Workload(
+        id=m["id"],
+        name=m["name"],
+        project=Project(
+            id=str(m["project_id"]),
+            name=m["project_name"],
+            namespace=m["project_namespace"],
+            department_id=str(m["department_id"]),
+            department_name=m["department_name"],
+            cluster_id=m["cluster_id"],
+            tenant_id=m["tenant_id"],
+        ),
+        workload_type=m["workload_type"],
+        spec=m["spec"],
+        desired_phase=DesiredPhase(m["desired_phase"]),
+        phase=Phase(m["phase"]),
+        phase_message=m["phase_message"],
+        phase_updated_at=m["phase_updated_at"],
+        resource_version=m["resource_version"],
+        generation=m["generation"],
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        updated_at=m["updated_at"],
+        updated_by=m["updated_by"],
+        deleted_at=m["deleted_at"],
+        deleted_by=m["deleted_by"],
+        torn_down_at=m["torn_down_at"],
+    )
+
+
+def _values(w: Workload) -> dict[str, Any]:
+    return {
+        "tenant_id": w.project.tenant_id,
+        "cluster_id": w.project.cluster_id,
+        "project_id": int(w.project.id),
+        "name": w.name,
+        "workload_type": w.workload_type,
+        "spec": w.spec,
+        "desired_phase": w.desired_phase.value,
+        "phase": w.phase.value,
+        "phase_message": w.phase_message,
+        "phase_updated_at": w.phase_updated_at,
+        "resource_version": w.resource_version,
+        "generation": w.generation,
+        "priority_class": w.priority_class,
+        "preemptibility": w.preemptibility,
+        "category": w.category,
+        "created_at": w.created_at,
+        "created_by": w.created_by,
+        "updated_at": w.updated_at,
+        "updated_by": w.updated_by,
+        "deleted_at": w.deleted_at,
+        "deleted_by": w.deleted_by,
+        "torn_down_at": w.torn_down_at,
+    }
+
+
+class SqlWorkloadRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self, workload_id: str) -> Workload | None:
+        row = self._conn.execute(
+            _SELECT.where(workloads.c.id == workload_id, workloads.c.torn_down_at.is_(None))
+        ).first()
+        return None if row is None else _to_workload(row)
+
+    def insert(self, workload: Workload) -> None:
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(workloads).values(id=workload.id, **_values(workload)))
+        except IntegrityError as exc:
+            raise AlreadyExists(
+                f"A workload named '{workload.name}' already exists in project "
+                f"'{workload.project.name}'"
+            ) from exc
+
+    def update(self, workload: Workload, expected_version: int) -> bool:
+        result = self._conn.execute(
+            update(workloads)
+            .where(
+                and_(
+                    workloads.c.id == workload.id,
+                    workloads.c.resource_version == expected_version,
+                )
+            )
+            .values(**_values(workload))
+        )
+        return result.rowcount == 1
+
+    def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
+        torn_down = workloads.c.torn_down_at
+        query = _SELECT.where(torn_down.is_not(None) if deleted else torn_down.is_(None))
+        if project_ids is not None:
+            query = query.where(workloads.c.project_id.in_([int(p) for p in project_ids]))
+        return [
+            _to_workload(row) for row in self._conn.execute(query.order_by(workloads.c.created_at))
+        ]
+
+    def count_live_in_project(self, project_id: str) -> int:
+        return int(
+            self._conn.execute(
+                select(func.count())
+                .select_from(workloads)
+                .where(
+                    workloads.c.project_id == int(project_id), workloads.c.torn_down_at.is_(None)
+                )
+            ).scalar_one()
+        )

@@ -1,0 +1,119 @@
+"""The composition root: Settings -> engine, migrations, seed data, keys and services.
+
+The only module that knows the concrete adapters; everything else receives what it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from nimplane.services.bootstrap import (
+    EmbeddedOrg,
+    ensure_bootstrap_admin,
+    has_service_account,
+    seed_organisation,
+)
+from nimplane.services.tokens import TokenService
+from nimplane.services.workloads import WorkloadService, utc_now
+from nimplane.settings import Settings
+from nimplane.storage.db import create_db_engine, migrate
+from nimplane.storage.store import SqlStore
+
+log = logging.getLogger(__name__)
+
+SIGNING_KEY_FILE = "signing.key"
+BOOTSTRAP_FILE = "bootstrap-credentials.json"
+GENERATED_CLIENT_ID = "nimplane-admin"
+
+
+@dataclass
+class AppState:
+    """Everything a running server holds: built once at start, passed to the routes."""
+
+    settings: Settings
+    engine: Engine
+    store: SqlStore
+    tokens: TokenService
+    workloads: WorkloadService
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Create `path` readable by its owner only (0600), atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def load_signing_key(settings: Settings) -> bytes:
+    """The configured key, else the one kept in the data dir (generated on first start)."""
+    if settings.auth.signing_key is not None:
+        return settings.auth.signing_key.get_secret_value().encode()
+    path = settings.data_dir / SIGNING_KEY_FILE
+    if not path.exists():
+        _write_private(path, secrets.token_bytes(32).hex().encode())
+    return path.read_bytes().strip()
+
+
+def bootstrap_admin(settings: Settings, store: SqlStore) -> None:
+    """Issue 2 item 3: credentials from the environment, or generated once and kept 0600."""
+    now = utc_now()
+    if settings.bootstrap_client_id and settings.bootstrap_client_secret:
+        ensure_bootstrap_admin(
+            store,
+            settings.tenant_id,
+            settings.bootstrap_client_id,
+            settings.bootstrap_client_secret.get_secret_value(),
+            now,
+        )
+        return
+    path = settings.data_dir / BOOTSTRAP_FILE
+    if path.exists() or has_service_account(store, GENERATED_CLIENT_ID):
+        return
+    secret = secrets.token_urlsafe(32)
+    ensure_bootstrap_admin(store, settings.tenant_id, GENERATED_CLIENT_ID, secret, now)
+    _write_private(
+        path, json.dumps({"clientId": GENERATED_CLIENT_ID, "clientSecret": secret}).encode()
+    )
+    print(  # noqa: T201 - shown once, on purpose, to the operator who started the server
+        f"nimplane: generated administrator credentials (kept in {path}, mode 0600):\n"
+        f"  client id:     {GENERATED_CLIENT_ID}\n  client secret: {secret}",
+        flush=True,
+    )
+
+
+def build_state(settings: Settings) -> AppState:
+    """Open the database, migrate it, seed the embedded organisation and the administrator."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(
+        settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
+    )
+    migrate(engine)
+    store = SqlStore(engine)
+    seed_organisation(store, EmbeddedOrg(settings.tenant_id, settings.cluster_name), utc_now())
+    bootstrap_admin(settings, store)
+    tokens = TokenService(
+        load_signing_key(settings),
+        issuer=settings.auth.issuer,
+        ttl_seconds=settings.auth.token_ttl_seconds,
+    )
+    return AppState(
+        settings=settings,
+        engine=engine,
+        store=store,
+        tokens=tokens,
+        workloads=WorkloadService(store),
+    )
