@@ -56,14 +56,20 @@ PROJECT_ID = "1"
 IMAGE = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3"
 NIM_PATH = "/api/v2/workloads/nim-services"
 
-# The uvicorn options shared by both servers. They mirror what ``nimplane serve`` passes
-# to uvicorn (see src/nimplane/cli), so the two apps are compared on the same footing.
+# The ceiling's uvicorn options. They mirror what ``nimplane serve`` (run with its
+# defaults, as users run it) passes to ``uvicorn.run`` in src/nimplane/cli/main.py: one
+# process, log level info, access log off, loop and HTTP implementation left on "auto"
+# (uvloop and httptools when installed), so both apps run on the same footing.
 UVICORN_OPTIONS: tuple[str, ...] = (
     "--workers",
     "1",
     "--log-level",
-    "warning",
+    "info",
     "--no-access-log",
+    "--loop",
+    "auto",
+    "--http",
+    "auto",
 )
 
 # Ratio targets from the issue; reported, never asserted.
@@ -757,7 +763,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             def measure(phase: Phase, tag: str, duration: float) -> PhaseResult:
                 server = servers[phase.server]
-                server.settle()
+                waited = server.settle()
+                if waited >= 1.0:
+                    log(f"waited {waited:.1f}s for {server.name} to go idle before {phase.key}")
                 cpu_before = server.cpu_seconds()
                 if driver == "wrk":
                     assert wrk is not None

@@ -97,17 +97,31 @@ def test_preemptibility_follows_priority_class(priority: str, preemptibility: st
 
 def test_the_preemptibility_table_covers_every_priority_class() -> None:
     assert set(PRIORITY_CLASSES) == {
-        "very-low", "low", "medium-low", "medium", "medium-high", "high", "very-high"
+        "very-low",
+        "low",
+        "medium-low",
+        "medium",
+        "medium-high",
+        "high",
+        "very-high",
     }
 
 
 @pytest.mark.parametrize(
     ("given", "key", "value"),
     [
-        pytest.param({"priorityClass": "high", "preemptibility": "preemptible"}, "preemptibility",
-                     "preemptible", id="preemptibility-against-priority"),
-        pytest.param({"priorityClass": "low", "preemptibility": "non-preemptible"}, "preemptibility",
-                     "non-preemptible", id="non-preemptible-low-priority"),
+        pytest.param(
+            {"priorityClass": "high", "preemptibility": "preemptible"},
+            "preemptibility",
+            "preemptible",
+            id="preemptibility-against-priority",
+        ),
+        pytest.param(
+            {"priorityClass": "low", "preemptibility": "non-preemptible"},
+            "preemptibility",
+            "non-preemptible",
+            id="non-preemptible-low-priority",
+        ),
         pytest.param({"priorityClass": "medium"}, "priorityClass", "medium", id="priority-class"),
         pytest.param({"category": "Train"}, "category", "Train", id="category"),
         pytest.param({"replicas": 3}, "replicas", 3, id="replicas"),
@@ -123,12 +137,22 @@ def test_explicit_top_level_values_are_kept(given: Json, key: str, value: Any) -
     [
         pytest.param(
             None,
-            {"port": 8000, "serviceType": "ClusterIP", "exposeExternally": True, "exposedProtocol": "http"},
+            {
+                "port": 8000,
+                "serviceType": "ClusterIP",
+                "exposeExternally": True,
+                "exposedProtocol": "http",
+            },
             id="absent",
         ),
         pytest.param(
             {},
-            {"port": 8000, "serviceType": "ClusterIP", "exposeExternally": True, "exposedProtocol": "http"},
+            {
+                "port": 8000,
+                "serviceType": "ClusterIP",
+                "exposeExternally": True,
+                "exposedProtocol": "http",
+            },
             id="empty",
         ),
         pytest.param(
@@ -217,7 +241,10 @@ def test_autoscaling_drops_given_replicas() -> None:
     [
         pytest.param(
             {"handler": {"httpGet": {}}},
-            {**READINESS_DEFAULTS, "handler": {"httpGet": {"path": "/", "scheme": "HTTP", "port": 8000}}},
+            {
+                **READINESS_DEFAULTS,
+                "handler": {"httpGet": {"path": "/", "scheme": "HTTP", "port": 8000}},
+            },
             id="all-defaults",
         ),
         pytest.param(
@@ -225,7 +252,9 @@ def test_autoscaling_drops_given_replicas() -> None:
             {
                 **READINESS_DEFAULTS,
                 "periodSeconds": 5,
-                "handler": {"httpGet": {"path": "/v1/health/ready", "scheme": "HTTP", "port": 8000}},
+                "handler": {
+                    "httpGet": {"path": "/v1/health/ready", "scheme": "HTTP", "port": 8000}
+                },
             },
             id="some-explicit",
         ),
@@ -273,7 +302,11 @@ def test_no_readiness_probe_is_invented(probes: Json | None) -> None:
             {
                 "existingPvc": False,
                 "readOnly": False,
-                "claimInfo": {"size": "10Gi", "accessModes": {"readWriteOnce": True}, "volumeMode": "Filesystem"},
+                "claimInfo": {
+                    "size": "10Gi",
+                    "accessModes": {"readWriteOnce": True},
+                    "volumeMode": "Filesystem",
+                },
             },
             id="new-pvc-defaults",
         ),

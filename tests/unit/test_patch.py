@@ -18,7 +18,12 @@ from nimplane.domain.validation import ValidationContext, drop_nulls, validate_s
 
 Json = dict[str, Any]
 
-AUTOSCALING: Json = {"minReplicas": 1, "maxReplicas": 4, "metric": "gpu_cache_usage_perc", "metricThreshold": 5}
+AUTOSCALING: Json = {
+    "minReplicas": 1,
+    "maxReplicas": 4,
+    "metric": "gpu_cache_usage_perc",
+    "metricThreshold": 5,
+}
 STORED: Json = {
     "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3",
     "modelStore": {"nimCache": {"name": "cache-a"}},
@@ -70,7 +75,13 @@ MERGE_CASES = [
         id="absent-sections-kept-new-ones-added",
     ),
     pytest.param(
-        STORED, {}, ["labels"], changed(STORED, without=("labels",)), [], [], id="fields-to-remove-removes"
+        STORED,
+        {},
+        ["labels"],
+        changed(STORED, without=("labels",)),
+        [],
+        [],
+        id="fields-to-remove-removes",
     ),
     pytest.param(
         STORED,
@@ -81,7 +92,9 @@ MERGE_CASES = [
         [],
         id="fields-to-remove-several",
     ),
-    pytest.param(STORED, {}, ["tolerations"], STORED, [], [], id="removing-an-absent-section-is-fine"),
+    pytest.param(
+        STORED, {}, ["tolerations"], STORED, [], [], id="removing-an-absent-section-is-fine"
+    ),
     pytest.param(
         STORED,
         {"labels": [{"name": "x", "value": "y"}]},
@@ -164,7 +177,13 @@ MERGE_CASES = [
         id="autoscaling-replaced",
     ),
     pytest.param(
-        STORED, {"replicas": 5}, [], changed(STORED, replicas=5), [], [], id="replicas-without-autoscaling-apply"
+        STORED,
+        {"replicas": 5},
+        [],
+        changed(STORED, replicas=5),
+        [],
+        [],
+        id="replicas-without-autoscaling-apply",
     ),
 ]
 
@@ -230,7 +249,9 @@ def test_merged_spec_must_still_pass_create_rules() -> None:
 
 
 CREATE_CASES = [
-    pytest.param({**SCALED, "replicas": 3}, SCALED, [AUTOSCALING_DROPS_REPLICAS], id="both-autoscaling-wins"),
+    pytest.param(
+        {**SCALED, "replicas": 3}, SCALED, [AUTOSCALING_DROPS_REPLICAS], id="both-autoscaling-wins"
+    ),
     pytest.param(SCALED, SCALED, [], id="autoscaling-only"),
     pytest.param(STORED, STORED, [], id="replicas-only"),
 ]

@@ -76,7 +76,9 @@ def test_valid_baseline_has_no_issues() -> None:
 SPEC_CASES = [
     # image (D6): required, and must parse as an image reference
     pytest.param(spec(without=("image",)), {("spec.image", "required")}, id="image-missing"),
-    pytest.param(spec(image="nvcr.io/NIM/Meta:1.0"), {("spec.image", None)}, id="image-upper-case-repo"),
+    pytest.param(
+        spec(image="nvcr.io/NIM/Meta:1.0"), {("spec.image", None)}, id="image-upper-case-repo"
+    ),
     pytest.param(spec(image="nvcr.io/nim/llama:"), {("spec.image", None)}, id="image-empty-tag"),
     pytest.param(spec(image="nginx:1.0\n"), {("spec.image", None)}, id="image-trailing-newline"),
     pytest.param(spec(image="python"), set(), id="image-untagged-ok"),
@@ -84,18 +86,24 @@ SPEC_CASES = [
     pytest.param(spec(image="localhost:5000/nim/llama:2"), set(), id="image-registry-port-ok"),
     # modelStore: at most one store; with none, ngcAuthSecret is required
     pytest.param(
-        spec(modelStore={"nimCache": {"name": "c"}, "pvc": {"existingPvc": True, "claimName": "x"}}),
+        spec(
+            modelStore={"nimCache": {"name": "c"}, "pvc": {"existingPvc": True, "claimName": "x"}}
+        ),
         {("spec.modelStore", None)},
         id="model-store-both",
     ),
     pytest.param(
-        spec(without=("modelStore",)), {("spec.ngcAuthSecret", "required")}, id="model-store-none-no-secret"
+        spec(without=("modelStore",)),
+        {("spec.ngcAuthSecret", "required")},
+        id="model-store-none-no-secret",
     ),
     pytest.param(
         spec(modelStore={}), {("spec.ngcAuthSecret", "required")}, id="model-store-empty-no-secret"
     ),
     pytest.param(
-        spec(without=("modelStore",), ngcAuthSecret="ngc-api"), set(), id="model-store-none-with-secret-ok"
+        spec(without=("modelStore",), ngcAuthSecret="ngc-api"),
+        set(),
+        id="model-store-none-with-secret-ok",
     ),
     pytest.param(
         spec(modelStore={"nimCache": {}}),
@@ -105,7 +113,9 @@ SPEC_CASES = [
     # pvc: existing needs claimName and forbids claimInfo; new needs claimInfo.size
     pytest.param(pvc(existingPvc=True, claimName="models"), set(), id="pvc-existing-ok"),
     pytest.param(
-        pvc(existingPvc=True), {("spec.modelStore.pvc.claimName", "required")}, id="pvc-existing-no-claim-name"
+        pvc(existingPvc=True),
+        {("spec.modelStore.pvc.claimName", "required")},
+        id="pvc-existing-no-claim-name",
     ),
     pytest.param(
         pvc(existingPvc=True, claimName="models", claimInfo={"size": "1Gi"}),
@@ -140,7 +150,9 @@ SPEC_CASES = [
         id="compute-cpu-ok",
     ),
     pytest.param(
-        compute(cpuMemoryRequest="lots"), {("spec.compute.cpuMemoryRequest", None)}, id="compute-not-a-quantity"
+        compute(cpuMemoryRequest="lots"),
+        {("spec.compute.cpuMemoryRequest", None)},
+        id="compute-not-a-quantity",
     ),
     pytest.param(
         compute(cpuMemoryRequest="1e9999999"),
@@ -148,7 +160,9 @@ SPEC_CASES = [
         id="compute-quantity-exponent-overflow",
     ),
     pytest.param(
-        compute(cpuCoreRequest=2, cpuCoreLimit=1.5), {("spec.compute.cpuCoreLimit", "min")}, id="cpu-limit-below"
+        compute(cpuCoreRequest=2, cpuCoreLimit=1.5),
+        {("spec.compute.cpuCoreLimit", "min")},
+        id="cpu-limit-below",
     ),
     pytest.param(compute(cpuCoreRequest=2, cpuCoreLimit=2), set(), id="cpu-limit-equal-ok"),
     pytest.param(
@@ -156,10 +170,16 @@ SPEC_CASES = [
         {("spec.compute.cpuMemoryLimit", "min")},
         id="memory-limit-below-across-units",
     ),
-    pytest.param(compute(cpuMemoryRequest="1G", cpuMemoryLimit="1Gi"), set(), id="memory-limit-above-ok"),
+    pytest.param(
+        compute(cpuMemoryRequest="1G", cpuMemoryLimit="1Gi"), set(), id="memory-limit-above-ok"
+    ),
     # compute: GPU portion
-    pytest.param(compute(gpuRequestType="portion", gpuPortionRequest=0.5), set(), id="gpu-portion-ok"),
-    pytest.param(compute(gpuRequestType="portion", gpuPortionRequest=1.0), set(), id="gpu-portion-one-ok"),
+    pytest.param(
+        compute(gpuRequestType="portion", gpuPortionRequest=0.5), set(), id="gpu-portion-ok"
+    ),
+    pytest.param(
+        compute(gpuRequestType="portion", gpuPortionRequest=1.0), set(), id="gpu-portion-one-ok"
+    ),
     pytest.param(
         compute(gpuRequestType="portion", gpuPortionRequest=0.5, gpuDevicesRequest=4),
         set(),
@@ -187,7 +207,9 @@ SPEC_CASES = [
     ),
     # compute: GPU memory
     pytest.param(
-        compute(gpuRequestType="memory", gpuMemoryRequest="8Gi", gpuDevicesRequest=1), set(), id="gpu-memory-ok"
+        compute(gpuRequestType="memory", gpuMemoryRequest="8Gi", gpuDevicesRequest=1),
+        set(),
+        id="gpu-memory-ok",
     ),
     pytest.param(
         compute(gpuRequestType="memory", gpuMemoryRequest="0"),
@@ -217,13 +239,18 @@ SPEC_CASES = [
     ),
     pytest.param(
         compute(gpuMemoryRequest="8Gi", gpuMemoryLimit="8Gi"),
-        {("spec.compute.gpuMemoryRequest", "required"), ("spec.compute.gpuMemoryLimit", "required")},
+        {
+            ("spec.compute.gpuMemoryRequest", "required"),
+            ("spec.compute.gpuMemoryLimit", "required"),
+        },
         id="gpu-memory-without-request-type",
     ),
     pytest.param(compute(gpuDevicesRequest=2), set(), id="gpu-whole-devices-ok"),
     # replicas with autoscaling is settled by resolve_replicas_on_create, not an issue;
     # multiNode.workers >= 1 with autoscaling is
-    pytest.param(spec(autoscaling=AUTOSCALING, replicas=3), set(), id="autoscaling-with-replicas-ok"),
+    pytest.param(
+        spec(autoscaling=AUTOSCALING, replicas=3), set(), id="autoscaling-with-replicas-ok"
+    ),
     pytest.param(
         spec(autoscaling=AUTOSCALING, multiNode={"workers": 1}),
         {("spec.multiNode", None)},
@@ -232,14 +259,18 @@ SPEC_CASES = [
     pytest.param(spec(multiNode={"workers": 2}), set(), id="multi-node-alone-ok"),
     # autoscaling: min <= max, metric and metricThreshold >= 1 required
     pytest.param(autoscaling(), set(), id="autoscaling-ok"),
-    pytest.param(autoscaling(minReplicas=2, maxReplicas=2), set(), id="autoscaling-min-equals-max-ok"),
+    pytest.param(
+        autoscaling(minReplicas=2, maxReplicas=2), set(), id="autoscaling-min-equals-max-ok"
+    ),
     pytest.param(
         autoscaling(minReplicas=3, maxReplicas=2),
         {("spec.autoscaling.maxReplicas", "min")},
         id="autoscaling-max-below-min",
     ),
     pytest.param(
-        autoscaling(metric=None), {("spec.autoscaling.metric", "required")}, id="autoscaling-no-metric"
+        autoscaling(metric=None),
+        {("spec.autoscaling.metric", "required")},
+        id="autoscaling-no-metric",
     ),
     pytest.param(
         autoscaling(metricThreshold=None),
@@ -260,7 +291,9 @@ SPEC_CASES = [
         id="env-secret-ok",
     ),
     pytest.param(
-        env({"name": "POD", "podFieldRef": {"path": "metadata.name"}}), set(), id="env-pod-field-ref-ok"
+        env({"name": "POD", "podFieldRef": {"path": "metadata.name"}}),
+        set(),
+        id="env-pod-field-ref-ok",
     ),
     pytest.param(
         env({"name": "1BAD", "value": "x"}),
@@ -273,7 +306,9 @@ SPEC_CASES = [
         id="env-name-trailing-newline",
     ),
     pytest.param(
-        env({"value": "x"}), {("spec.environmentVariables[0].name", "required")}, id="env-name-missing"
+        env({"value": "x"}),
+        {("spec.environmentVariables[0].name", "required")},
+        id="env-name-missing",
     ),
     pytest.param(
         env({"name": "A", "value": "1"}, {"name": "A", "value": "2"}),
@@ -303,13 +338,19 @@ SPEC_CASES = [
     ),
     # labels and annotations: qualified names, unique; label values are label values
     pytest.param(
-        spec(labels=[{"name": "team", "value": "ml"}, {"name": "example.com/tier", "value": "gold"}]),
+        spec(
+            labels=[{"name": "team", "value": "ml"}, {"name": "example.com/tier", "value": "gold"}]
+        ),
         set(),
         id="labels-ok",
     ),
-    pytest.param(spec(labels=[{"name": "-team"}]), {("spec.labels[0].name", None)}, id="label-bad-name"),
     pytest.param(
-        spec(labels=[{"name": "Example_com/tier"}]), {("spec.labels[0].name", None)}, id="label-bad-prefix"
+        spec(labels=[{"name": "-team"}]), {("spec.labels[0].name", None)}, id="label-bad-name"
+    ),
+    pytest.param(
+        spec(labels=[{"name": "Example_com/tier"}]),
+        {("spec.labels[0].name", None)},
+        id="label-bad-prefix",
     ),
     pytest.param(
         spec(labels=[{"name": "team", "value": "a"}, {"name": "team", "value": "b"}]),
@@ -338,16 +379,22 @@ SPEC_CASES = [
     ),
     # tolerations: Exists takes no value; seconds only with NoExecute
     pytest.param(
-        toleration(operator="Exists", key="nvidia.com/gpu", effect="NoSchedule"), set(), id="toleration-exists-ok"
+        toleration(operator="Exists", key="nvidia.com/gpu", effect="NoSchedule"),
+        set(),
+        id="toleration-exists-ok",
     ),
-    pytest.param(toleration(operator="Exists", effect="Any"), set(), id="toleration-exists-any-effect-ok"),
+    pytest.param(
+        toleration(operator="Exists", effect="Any"), set(), id="toleration-exists-any-effect-ok"
+    ),
     pytest.param(
         toleration(operator="Exists", key="k", value="v"),
         {("spec.tolerations[0].value", None)},
         id="toleration-exists-with-value",
     ),
     pytest.param(
-        toleration(operator="Equal", key="k", value="v", effect="NoSchedule"), set(), id="toleration-equal-ok"
+        toleration(operator="Equal", key="k", value="v", effect="NoSchedule"),
+        set(),
+        id="toleration-equal-ok",
     ),
     pytest.param(
         toleration(operator="Equal", value="v"),
@@ -355,7 +402,9 @@ SPEC_CASES = [
         id="toleration-equal-without-key",
     ),
     pytest.param(
-        toleration(key="k", value="v", effect="NoExecute", seconds=60), set(), id="toleration-seconds-no-execute-ok"
+        toleration(key="k", value="v", effect="NoExecute", seconds=60),
+        set(),
+        id="toleration-seconds-no-execute-ok",
     ),
     pytest.param(
         toleration(key="k", value="v", effect="NoSchedule", seconds=60),
@@ -369,7 +418,11 @@ SPEC_CASES = [
     ),
     # probes: readiness needs handler.httpGet
     pytest.param(
-        spec(probes={"readiness": {"handler": {"httpGet": {"path": "/v1/health/ready", "port": 8000}}}}),
+        spec(
+            probes={
+                "readiness": {"handler": {"httpGet": {"path": "/v1/health/ready", "port": 8000}}}
+            }
+        ),
         set(),
         id="readiness-ok",
     ),
@@ -387,14 +440,22 @@ SPEC_CASES = [
     # scheduling: existing node pools without repeats, known priority class and category
     pytest.param(spec(nodePools=["pool-a", "default"]), set(), id="node-pools-ok"),
     pytest.param(
-        spec(nodePools=["default", "gpu-x"]), {("spec.nodePools[1]", "options")}, id="node-pool-unknown"
+        spec(nodePools=["default", "gpu-x"]),
+        {("spec.nodePools[1]", "options")},
+        id="node-pool-unknown",
     ),
     pytest.param(
         spec(nodePools=["pool-a", "pool-a"]), {("spec.nodePools[1]", None)}, id="node-pool-repeated"
     ),
     pytest.param(spec(priorityClass="medium-low"), set(), id="priority-class-ok"),
-    pytest.param(spec(priorityClass="urgent"), {("spec.priorityClass", "options")}, id="priority-class-unknown"),
-    pytest.param(spec(priorityClass="High"), {("spec.priorityClass", "options")}, id="priority-class-case"),
+    pytest.param(
+        spec(priorityClass="urgent"),
+        {("spec.priorityClass", "options")},
+        id="priority-class-unknown",
+    ),
+    pytest.param(
+        spec(priorityClass="High"), {("spec.priorityClass", "options")}, id="priority-class-case"
+    ),
     pytest.param(spec(category="Train"), set(), id="category-ok"),
     pytest.param(spec(category="Inference"), {("spec.category", "options")}, id="category-unknown"),
     # security: runAsUid / runAsGid >= 0
@@ -406,7 +467,9 @@ SPEC_CASES = [
     ),
     # image pull secrets need a name unless excluded
     pytest.param(spec(imagePullSecrets=[{"name": "ngc-pull"}]), set(), id="image-pull-secret-ok"),
-    pytest.param(spec(imagePullSecrets=[{"exclude": True}]), set(), id="image-pull-secret-excluded-ok"),
+    pytest.param(
+        spec(imagePullSecrets=[{"exclude": True}]), set(), id="image-pull-secret-excluded-ok"
+    ),
     pytest.param(
         spec(imagePullSecrets=[{"userCredential": True}]),
         {("spec.imagePullSecrets[0].name", "required")},
@@ -447,7 +510,7 @@ def test_fields_carry_the_given_prefix() -> None:
 
 
 def test_wrong_types_do_not_crash_the_rules() -> None:
-    """The wire models report type errors; the rules must still run, and skip what they can't read."""
+    """The wire models report type errors; the rules still run and skip what they cannot read."""
     garbled: Json = {
         "image": 5,
         "modelStore": "cache-a",
@@ -480,7 +543,9 @@ NAME_CASES = [
     pytest.param("my_nim", False, {("metadata.name", None)}, id="underscore"),
     pytest.param("my.nim", False, {("metadata.name", None)}, id="dot"),
     pytest.param("nim\n", False, {("metadata.name", None)}, id="trailing-newline"),
-    pytest.param("A" * 64, False, {("metadata.name", None), ("metadata.name", "max")}, id="both-rules"),
+    pytest.param(
+        "A" * 64, False, {("metadata.name", None), ("metadata.name", "max")}, id="both-rules"
+    ),
     pytest.param(None, False, set(), id="not-a-string-left-to-wire-model"),
 ]
 

@@ -57,7 +57,11 @@ FULL_SPEC: Json = {
             "claimInfo": {
                 "size": "100Gi",
                 "storageClass": "fast-ssd",
-                "accessModes": {"readWriteOnce": True, "readOnlyMany": False, "readWriteMany": False},
+                "accessModes": {
+                    "readWriteOnce": True,
+                    "readOnlyMany": False,
+                    "readWriteMany": False,
+                },
                 "volumeMode": "Filesystem",
                 "addedAttrValues": [{"key": "dnsname", "value": "my.dns.com"}],
             },
@@ -75,7 +79,9 @@ FULL_SPEC: Json = {
             "timeoutSeconds": 1,
             "successThreshold": 1,
             "failureThreshold": 3,
-            "handler": {"httpGet": {"path": "/v1/health/ready", "port": 8000, "host": "h", "scheme": "HTTP"}},
+            "handler": {
+                "httpGet": {"path": "/v1/health/ready", "port": 8000, "host": "h", "scheme": "HTTP"}
+            },
         }
     },
     "replicas": 2,
@@ -140,7 +146,12 @@ REJECTED = [
     pytest.param(("gpus",), 1, "extra_forbidden", id="unknown-top-level"),
     pytest.param(("compute", "gpuCount"), 1, "extra_forbidden", id="unknown-in-compute"),
     pytest.param(("autoscaling", "targetValue"), 1, "extra_forbidden", id="unknown-in-autoscaling"),
-    pytest.param(("environmentVariables", 1, "secret", "optional"), True, "extra_forbidden", id="unknown-in-env-secret"),
+    pytest.param(
+        ("environmentVariables", 1, "secret", "optional"),
+        True,
+        "extra_forbidden",
+        id="unknown-in-env-secret",
+    ),
     pytest.param(
         ("modelStore", "pvc", "claimInfo", "accessModes", "readWriteAll"),
         True,
@@ -153,10 +164,19 @@ REJECTED = [
         "extra_forbidden",
         id="unknown-in-added-attr",
     ),
-    pytest.param(("probes", "readiness", "handler", "exec"), {}, "extra_forbidden", id="unknown-probe-handler"),
+    pytest.param(
+        ("probes", "readiness", "handler", "exec"),
+        {},
+        "extra_forbidden",
+        id="unknown-probe-handler",
+    ),
     pytest.param(("probes", "liveness"), {}, "extra_forbidden", id="unknown-probe"),
-    pytest.param(("tolerations", 0, "tolerationSeconds"), 30, "extra_forbidden", id="unknown-in-toleration"),
-    pytest.param(("servingPort", "targetPort"), 80, "extra_forbidden", id="unknown-in-serving-port"),
+    pytest.param(
+        ("tolerations", 0, "tolerationSeconds"), 30, "extra_forbidden", id="unknown-in-toleration"
+    ),
+    pytest.param(
+        ("servingPort", "targetPort"), 80, "extra_forbidden", id="unknown-in-serving-port"
+    ),
     pytest.param(("multiNode", "leaders"), 1, "extra_forbidden", id="unknown-in-multi-node"),
     pytest.param(("labels", 0, "key"), "k", "extra_forbidden", id="unknown-in-label"),
     pytest.param(("security", "fsGroup"), 1, "extra_forbidden", id="unknown-in-security"),
@@ -170,7 +190,9 @@ REJECTED = [
     pytest.param(("servingPort", "exposeExternally"), 1, "bool_type", id="bool-int"),
     pytest.param(("compute", "cpuCoreRequest"), "1", "float_type", id="float-string"),
     pytest.param(("autoscaling", "minReplicas"), "1", "int_type", id="min-replicas-string"),
-    pytest.param(("modelStore", "pvc", "existingPvc"), "yes", "bool_type", id="existing-pvc-string"),
+    pytest.param(
+        ("modelStore", "pvc", "existingPvc"), "yes", "bool_type", id="existing-pvc-string"
+    ),
     pytest.param(("security", "runAsUid"), "0", "int_type", id="run-as-uid-string"),
     pytest.param(("environmentVariables", 0, "value"), 5, "string_type", id="env-value-int"),
     pytest.param(("nodePools",), "default", "list_type", id="node-pools-string"),
@@ -183,46 +205,85 @@ REJECTED = [
     pytest.param(("servingPort", "grpcPort"), 0, "greater_than_equal", id="grpc-port-0"),
     pytest.param(("servingPort", "metricsPort"), 65536, "less_than_equal", id="metrics-port-65536"),
     pytest.param(
-        ("probes", "readiness", "handler", "httpGet", "port"), 0, "greater_than_equal", id="probe-port-0"
+        ("probes", "readiness", "handler", "httpGet", "port"),
+        0,
+        "greater_than_equal",
+        id="probe-port-0",
     ),
     pytest.param(("replicas",), 1001, "less_than_equal", id="replicas-1001"),
     pytest.param(("replicas",), -1, "greater_than_equal", id="replicas-negative"),
-    pytest.param(("autoscaling", "scaleWindowSeconds"), 59, "greater_than_equal", id="scale-window-59"),
-    pytest.param(("autoscaling", "scaleWindowSeconds"), 3601, "less_than_equal", id="scale-window-3601"),
+    pytest.param(
+        ("autoscaling", "scaleWindowSeconds"), 59, "greater_than_equal", id="scale-window-59"
+    ),
+    pytest.param(
+        ("autoscaling", "scaleWindowSeconds"), 3601, "less_than_equal", id="scale-window-3601"
+    ),
     pytest.param(("autoscaling", "minReplicas"), 0, "greater_than_equal", id="min-replicas-0"),
     pytest.param(("autoscaling", "maxReplicas"), 0, "greater_than_equal", id="max-replicas-0"),
-    pytest.param(("autoscaling", "metricThreshold"), 2**31, "less_than_equal", id="threshold-over-int32"),
+    pytest.param(
+        ("autoscaling", "metricThreshold"), 2**31, "less_than_equal", id="threshold-over-int32"
+    ),
     pytest.param(("multiNode", "workers"), 0, "greater_than_equal", id="workers-0"),
     pytest.param(("multiNode", "workers"), 1001, "less_than_equal", id="workers-1001"),
     pytest.param(("tolerations", 0, "seconds"), 0, "greater_than_equal", id="toleration-seconds-0"),
-    pytest.param(("compute", "gpuDevicesRequest"), -1, "greater_than_equal", id="gpu-devices-negative"),
+    pytest.param(
+        ("compute", "gpuDevicesRequest"), -1, "greater_than_equal", id="gpu-devices-negative"
+    ),
     pytest.param(("compute", "cpuCoreRequest"), -0.5, "greater_than_equal", id="cpu-negative"),
-    pytest.param(("compute", "gpuPortionRequest"), -0.1, "greater_than_equal", id="portion-negative"),
+    pytest.param(
+        ("compute", "gpuPortionRequest"), -0.1, "greater_than_equal", id="portion-negative"
+    ),
     pytest.param(("security", "runAsGid"), 2**63, "less_than_equal", id="run-as-gid-over-int64"),
     pytest.param(("probes", "readiness", "periodSeconds"), 0, "greater_than_equal", id="period-0"),
     pytest.param(("labels", 0, "name"), "a" * 64, "string_too_long", id="label-name-64"),
     pytest.param(("image",), "", "string_too_short", id="image-empty"),
     pytest.param(("environmentVariables", 0, "name"), "", "string_too_short", id="env-name-empty"),
     # patterns
-    pytest.param(("autoscaling", "metric"), "1requests", "string_pattern_mismatch", id="metric-digit-first"),
-    pytest.param(("autoscaling", "metric"), "http-requests", "string_pattern_mismatch", id="metric-dash"),
+    pytest.param(
+        ("autoscaling", "metric"), "1requests", "string_pattern_mismatch", id="metric-digit-first"
+    ),
+    pytest.param(
+        ("autoscaling", "metric"), "http-requests", "string_pattern_mismatch", id="metric-dash"
+    ),
     pytest.param(("ngcAuthSecret",), "NGC_secret", "string_pattern_mismatch", id="ngc-secret-name"),
     pytest.param(
-        ("environmentVariables", 1, "secret", "name"), "postgress_secret", "string_pattern_mismatch", id="secret-name"
+        ("environmentVariables", 1, "secret", "name"),
+        "postgress_secret",
+        "string_pattern_mismatch",
+        id="secret-name",
     ),
     pytest.param(
-        ("environmentVariables", 2, "configMap", "name"), "My-Config", "string_pattern_mismatch", id="config-map-name"
-    ),
-    pytest.param(("imagePullSecrets", 0, "name"), "Bad_Name", "string_pattern_mismatch", id="pull-secret-name"),
-    pytest.param(("compute", "cpuMemoryRequest"), "lots", "string_pattern_mismatch", id="quantity-word"),
-    pytest.param(
-        ("modelStore", "pvc", "claimInfo", "size"), "10 Gi", "string_pattern_mismatch", id="quantity-space"
+        ("environmentVariables", 2, "configMap", "name"),
+        "My-Config",
+        "string_pattern_mismatch",
+        id="config-map-name",
     ),
     pytest.param(
-        ("modelStore", "pvc", "claimInfo", "storageClass"), "Fast_SSD", "string_pattern_mismatch", id="storage-class"
+        ("imagePullSecrets", 0, "name"),
+        "Bad_Name",
+        "string_pattern_mismatch",
+        id="pull-secret-name",
     ),
     pytest.param(
-        ("probes", "readiness", "handler", "httpGet", "path"), "health", "string_pattern_mismatch", id="probe-path"
+        ("compute", "cpuMemoryRequest"), "lots", "string_pattern_mismatch", id="quantity-word"
+    ),
+    pytest.param(
+        ("modelStore", "pvc", "claimInfo", "size"),
+        "10 Gi",
+        "string_pattern_mismatch",
+        id="quantity-space",
+    ),
+    pytest.param(
+        ("modelStore", "pvc", "claimInfo", "storageClass"),
+        "Fast_SSD",
+        "string_pattern_mismatch",
+        id="storage-class",
+    ),
+    pytest.param(
+        ("probes", "readiness", "handler", "httpGet", "path"),
+        "health",
+        "string_pattern_mismatch",
+        id="probe-path",
     ),
     # enums
     pytest.param(("imagePullPolicy",), "always", "enum", id="pull-policy-lower-case"),
@@ -231,7 +292,9 @@ REJECTED = [
     pytest.param(("compute", "gpuRequestType"), "whole", "enum", id="gpu-request-type"),
     pytest.param(("servingPort", "serviceType"), "Ingress", "enum", id="service-type"),
     pytest.param(("servingPort", "exposedProtocol"), "https", "enum", id="exposed-protocol"),
-    pytest.param(("probes", "readiness", "handler", "httpGet", "scheme"), "http", "enum", id="probe-scheme"),
+    pytest.param(
+        ("probes", "readiness", "handler", "httpGet", "scheme"), "http", "enum", id="probe-scheme"
+    ),
     pytest.param(("tolerations", 0, "operator"), "NotEqual", "enum", id="toleration-operator"),
     pytest.param(("tolerations", 0, "effect"), "NoEverything", "enum", id="toleration-effect"),
     pytest.param(("modelStore", "pvc", "claimInfo", "volumeMode"), "Raw", "enum", id="volume-mode"),
@@ -260,7 +323,9 @@ ACCEPTED = [
     pytest.param(("probes", "readiness", "handler", "httpGet", "path"), "", id="probe-path-empty"),
     pytest.param(("security", "runAsUid"), -1, id="negative-uid-left-to-rules"),
     pytest.param(("environmentVariables", 0, "value"), "", id="env-value-empty"),
-    pytest.param(("environmentVariables", 4, "userCredential", "name"), "Any_Name", id="user-credential-free"),
+    pytest.param(
+        ("environmentVariables", 4, "userCredential", "name"), "Any_Name", id="user-credential-free"
+    ),
     pytest.param(("priorityClass",), "not-checked-here", id="priority-class-left-to-rules"),
 ]
 

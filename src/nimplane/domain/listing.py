@@ -123,6 +123,11 @@ def parse_filters(raw: list[str]) -> tuple[Filter, ...]:
                 )
             )
             continue
+        if parsed.field in DATE_FIELDS and _parse_date(parsed.value) is None:
+            issues.append(
+                ComplianceIssue(f"filterBy[{index}]", f"'{parsed.value}' is not an ISO-8601 date")
+            )
+            continue
         filters.append(parsed)
     if issues:
         raise Invalid("Invalid filterBy", issues)
@@ -183,8 +188,8 @@ def matches(w: Workload, f: Filter) -> bool:
     value = field_value(w, f.field)
     if f.field in DATE_FIELDS:
         wanted = _parse_date(f.value)
-        if wanted is None or value is None:
-            return f.op == "!=" and value is None
+        if not isinstance(value, datetime) or wanted is None:
+            return f.op == "!="
         return {
             "==": value == wanted,
             "!=": value != wanted,

@@ -75,7 +75,7 @@ assert {f.value for f in NimServiceSpecField} == set(SPEC_SECTIONS)
 
 class NimServiceUpdateRequest(WireModel):
     spec: NimServiceSpec
-    fieldsToRemove: list[NimServiceSpecField] | None = Field(
+    fieldsToRemove: list[Annotated[NimServiceSpecField, Field(strict=False)]] | None = Field(
         None,
         description="Top-level spec sections to remove (Run:ai v3.0). "
         "A section may not be both given and removed.",
