@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from nimplane.backends.simulated import SimulatedCluster
 from nimplane.services.bootstrap import (
     EmbeddedOrg,
     ensure_bootstrap_admin,
@@ -115,5 +116,5 @@ def build_state(settings: Settings) -> AppState:
         engine=engine,
         store=store,
         tokens=tokens,
-        workloads=WorkloadService(store),
+        workloads=WorkloadService(store, SimulatedCluster()),
     )

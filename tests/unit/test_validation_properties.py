@@ -138,7 +138,7 @@ autoscaling = st.tuples(st.integers(1, 20), st.integers(0, 20)).flatmap(
     )
 )
 # a fixed count (maybe multi-node), autoscaling (maybe with replicas, then dropped), or neither
-scaling = st.one_of(
+scaling: st.SearchStrategy[Json] = st.one_of(
     st.fixed_dictionaries(
         {"replicas": st.integers(0, 1000)},
         optional={"multiNode": st.fixed_dictionaries({"workers": st.integers(1, 1000)})},
@@ -169,21 +169,17 @@ env_source = st.one_of(
         }
     ),
 )
-environment = st.lists(env_name, max_size=4, unique=True).flatmap(
-    lambda names: st.tuples(*[env_source.map(lambda s, n=n: {"name": n, **s}) for n in names]).map(
-        list
-    )
-)
+environment = st.lists(
+    st.tuples(env_name, env_source), max_size=4, unique_by=lambda item: item[0]
+).map(lambda items: [{"name": name, **source} for name, source in items])
 
 qualified_name = _joined(st.sampled_from(["", "example.com/", "a.b-c/"]), dns_label)
 
 
 def named_pairs(value: st.SearchStrategy[str]) -> st.SearchStrategy[list[Json]]:
-    return st.lists(qualified_name, max_size=3, unique=True).flatmap(
-        lambda names: st.tuples(
-            *[value.map(lambda v, n=n: {"name": n, "value": v}) for n in names]
-        ).map(list)
-    )
+    return st.lists(
+        st.tuples(qualified_name, value), max_size=3, unique_by=lambda item: item[0]
+    ).map(lambda items: [{"name": name, "value": v} for name, v in items])
 
 
 toleration = st.one_of(

@@ -20,11 +20,13 @@ READINESS_DEFAULTS: dict[str, int] = {
 
 
 def default_pull_policy(image: str) -> str:
-    """`Always` for a `:latest` or untagged image, else `IfNotPresent`."""
+    """`Always` for a `:latest` or untagged image, else `IfNotPresent` (as Kubernetes decides:
+    a digest without a tag pins the image; `:latest@digest` still counts as latest)."""
     ref = parse_image_reference(image)
-    if ref is None or ref.digest is not None:
+    if ref is None:
         return "IfNotPresent"
-    return "Always" if ref.tag in (None, "latest") else "IfNotPresent"
+    untagged = ref.tag is None and ref.digest is None
+    return "Always" if untagged or ref.tag == "latest" else "IfNotPresent"
 
 
 def apply_defaults(spec: Json) -> Json:
@@ -62,6 +64,8 @@ def apply_defaults(spec: Json) -> Json:
         pvc.setdefault("readOnly", False)
         claim = pvc.get("claimInfo")
         if claim is not None:
-            claim.setdefault("accessModes", {}).setdefault("readWriteOnce", True)
+            modes = claim.setdefault("accessModes", {})
+            if not any(modes.values()):
+                modes["readWriteOnce"] = True
             claim.setdefault("volumeMode", "Filesystem")
     return out

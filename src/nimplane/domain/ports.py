@@ -88,3 +88,10 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """Raise Unavailable when the database cannot be reached."""
+
+
+class ClusterBackend(Protocol):
+    """Where workloads actually run: the simulated cluster or Kubernetes."""
+
+    def teardown(self, workload: Workload) -> bool:
+        """Remove what the cluster runs for `workload` (idempotent); True once nothing is left."""

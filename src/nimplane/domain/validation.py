@@ -216,7 +216,8 @@ def _compute(compute: Json, add: Any) -> None:
         if request is not None and limit is not None and limit < request:
             add(
                 f"compute.{limit_key}",
-                f"{limit_key} ({compute[limit_key]}) must be at least {request_key} ({compute[request_key]})",
+                f"{limit_key} ({compute[limit_key]}) must be at least "
+                f"{request_key} ({compute[request_key]})",
                 "min",
             )
     request_type = compute.get("gpuRequestType")
@@ -340,8 +341,9 @@ def _qualified_name_problem(name: str) -> str | None:
         return f"'{name}': the prefix must be a DNS subdomain"
     if not local or len(local) > 63 or not _QUALIFIED_NAME_RE.fullmatch(local):
         return (
-            f"'{name}' is not a Kubernetes qualified name: at most 63 letters, digits, '-', '_' "
-            "or '.', starting and ending with a letter or digit, with an optional DNS prefix and '/'"
+            f"'{name}' is not a Kubernetes qualified name: at most 63 letters, digits, '-', "
+            "'_' or '.', starting and ending with a letter or digit, with an optional DNS "
+            "prefix and '/'"
         )
     return None
 
@@ -385,7 +387,8 @@ def _tolerations(value: Any, add: Any) -> None:
         if "seconds" in item and item.get("effect") != "NoExecute":
             add(
                 f"{field}.seconds",
-                f"seconds only applies to effect NoExecute, not {item.get('effect', 'an unset effect')}",
+                "seconds only applies to effect NoExecute, not "
+                f"{item.get('effect', 'an unset effect')}",
             )
 
 

@@ -27,7 +27,7 @@ from nimplane.domain.errors import (
 from nimplane.domain.identity import Principal
 from nimplane.domain.listing import WorkloadQuery, apply_query
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
-from nimplane.domain.ports import Store, Transaction
+from nimplane.domain.ports import ClusterBackend, Store, Transaction
 from nimplane.domain.rbac import Action, ScopePath, is_allowed
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest, wire_issues
 from nimplane.domain.validation import (
@@ -111,8 +111,9 @@ def _section(request: dict[str, Any], name: str) -> dict[str, Any]:
 class WorkloadService:
     """The NIM service use cases over one store and one clock."""
 
-    def __init__(self, store: Store, clock: Clock = utc_now) -> None:
+    def __init__(self, store: Store, backend: ClusterBackend, clock: Clock = utc_now) -> None:
         self._store = store
+        self._backend = backend
         self._clock = clock
 
     def create(self, principal: Principal, body: Any) -> Outcome:
@@ -219,11 +220,12 @@ class WorkloadService:
     def delete(
         self, principal: Principal, workload_id: str, if_match: int | None = None
     ) -> Workload:
-        """D8: mark the workload Deleted; teardown (immediate until the lifecycle engine) follows."""
+        """D8: mark the workload Deleted; it disappears once the backend has torn it down."""
         current = self._get_for(principal, workload_id, Action.delete)
         for _ in range(_MAX_UPDATE_ATTEMPTS):
             self._check_version(current, if_match)
             now = self._clock()
+            gone = self._backend.teardown(current)
             deleted = replace(
                 current,
                 desired_phase=DesiredPhase.Deleted,
@@ -234,7 +236,7 @@ class WorkloadService:
                 updated_by=principal.subject,
                 deleted_at=current.deleted_at or now,
                 deleted_by=current.deleted_by or principal.subject,
-                torn_down_at=now,
+                torn_down_at=now if gone else None,
             )
             with self._store.write() as tx:
                 if tx.workloads.update(deleted, current.resource_version):

@@ -1,0 +1,1 @@
+"""Cluster backends: where NIM services run (the simulated GPU cluster, later Kubernetes)."""

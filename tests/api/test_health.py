@@ -1,0 +1,41 @@
+"""Health endpoints: /healthz is the process, /readyz the database; neither needs a token."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from nimplane.api.app import create_app
+from nimplane.backends.simulated import SimulatedCluster
+from nimplane.services.tokens import TokenService
+from nimplane.services.workloads import WorkloadService
+from nimplane.settings import Settings
+from nimplane.storage.db import create_db_engine
+from nimplane.storage.store import SqlStore
+from nimplane.wiring import AppState
+
+
+def test_healthz_and_readyz_answer_without_a_token(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> None:
+    engine = create_db_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    store = SqlStore(engine)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        store=store,
+        tokens=TokenService(b"k" * 32, issuer="nimplane", ttl_seconds=3600),
+        workloads=WorkloadService(store, SimulatedCluster()),
+    )
+    with TestClient(create_app(settings, state=state)) as client:
+        assert client.get("/healthz").status_code == 200
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["code"] == 503
+        token = state.tokens.issue("someone", "service-account")
+        listed = client.get("/api/v1/workloads", headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 503
+        assert "Traceback" not in listed.text
+    engine.dispose()
