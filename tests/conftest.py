@@ -77,7 +77,7 @@ def client(state: AppState) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="session")
 def admin_token(app_state: AppState) -> str:
-    return app_state.tokens.issue(CLIENT_ID, "service-account")
+    return app_state.auth.tokens.issue(CLIENT_ID, "service-account")
 
 
 @pytest.fixture

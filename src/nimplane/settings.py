@@ -17,6 +17,12 @@ class AuthSettings(BaseModel):
 
     issuer: str = Field("nimplane", description="The `iss` claim of issued tokens.")
     token_ttl_seconds: int = Field(3600, ge=60, description="Lifetime of an access token.")
+    principal_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a token's resolved account and access rules are reused before "
+        "being read again (changes made through this process apply at once).",
+    )
     signing_key: SecretStr | None = Field(
         None,
         description="HS256 signing key. Unset: a random key is generated and kept in the data dir.",

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.services.auth import Authenticator
 from nimplane.services.bootstrap import (
     EmbeddedOrg,
     ensure_bootstrap_admin,
@@ -41,8 +42,11 @@ class AppState:
     settings: Settings
     engine: Engine
     store: SqlStore
-    tokens: TokenService
+    auth: Authenticator
     workloads: WorkloadService
+    inline_reads: bool = False
+    """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
+    block; PostgreSQL reads go through the worker threads."""
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,6 +119,7 @@ def build_state(settings: Settings) -> AppState:
         settings=settings,
         engine=engine,
         store=store,
-        tokens=tokens,
+        auth=Authenticator(store, tokens, settings.auth.principal_cache_seconds),
         workloads=WorkloadService(store, SimulatedCluster()),
+        inline_reads=engine.dialect.name == "sqlite",
     )

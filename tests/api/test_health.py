@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.services.auth import Authenticator
 from nimplane.services.tokens import TokenService
 from nimplane.services.workloads import WorkloadService
 from nimplane.settings import Settings
@@ -26,7 +27,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         settings=settings,
         engine=engine,
         store=store,
-        tokens=TokenService(b"k" * 32, issuer="nimplane", ttl_seconds=3600),
+        auth=Authenticator(store, TokenService(b"k" * 32, issuer="nimplane", ttl_seconds=3600), 0),
         workloads=WorkloadService(store, SimulatedCluster()),
     )
     with TestClient(create_app(settings, state=state)) as client:
@@ -34,7 +35,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["code"] == 503
-        token = state.tokens.issue("someone", "service-account")
+        token = state.auth.tokens.issue("someone", "service-account")
         listed = client.get("/api/v1/workloads", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 503
         assert "Traceback" not in listed.text

@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     if state is not None:
         app.state.nimplane = state
     for module in (tokens, nim_services, workloads, health):
-        app.include_router(module.router)
+        # Mounted flat rather than with include_router: no per-request router nesting, and the
+        # route modules carry no prefixes or router-level dependencies to merge.
+        app.router.routes.extend(module.router.routes)
     install_error_handlers(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

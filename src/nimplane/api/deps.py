@@ -7,19 +7,14 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
-from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nimplane.domain.errors import Invalid
 from nimplane.domain.identity import Principal
-from nimplane.services.auth import authenticate
 from nimplane.wiring import AppState
 
 T = TypeVar("T")
-
-bearer_auth = HTTPBearer(auto_error=False, bearerFormat="JWT", scheme_name="bearerAuth")
-"""Declares Run:ai's `bearerAuth` scheme in the OpenAPI document; `as_caller` checks tokens."""
 
 
 def app_state(request: Request) -> AppState:
@@ -27,14 +22,22 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-async def as_caller(request: Request, action: Callable[[AppState, Principal], T]) -> T:
-    """Authenticate the request and run `action` for the caller, in one worker-thread hop."""
+async def as_caller(
+    request: Request, action: Callable[[AppState, Principal], T], *, read_only: bool = False
+) -> T:
+    """Authenticate the request and run `action` for the caller.
+
+    Reads run right on the event loop where the store allows it (SQLite); everything else
+    runs in one worker-thread hop, so a slow database never stalls other requests.
+    """
     state = app_state(request)
     authorization = request.headers.get("authorization")
 
     def run() -> T:
-        return action(state, authenticate(state.store, state.tokens, authorization))
+        return action(state, state.auth.authenticate(authorization))
 
+    if read_only and state.inline_reads:
+        return run()
     return await run_in_threadpool(run)
 
 

@@ -18,6 +18,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     NimServiceUpdateRequest,
     TokenRequest,
 )
+PUBLIC_PATHS = frozenset({"/api/v1/token", "/api/v2/token", "/healthz", "/readyz"})
+"""Everything else needs `Authorization: Bearer <token>` (checked in `api.deps.as_caller`)."""
 TITLE = "nimplane"
 DESCRIPTION = (
     "A control plane for NVIDIA NIM services, wire-compatible with NVIDIA Run:ai's API: "
@@ -36,9 +38,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         separate_input_output_schemas=False,
     )
-    for path_item in document["paths"].values():
+    for path, path_item in document["paths"].items():
         for operation in path_item.values():
             operation.get("responses", {}).pop("422", None)  # bad input is a 400 here (D7)
+            if path not in PUBLIC_PATHS:
+                operation["security"] = [{"bearerAuth": []}]
     _, extra = models_json_schema(
         [(model, "validation") for model in REQUEST_MODELS],
         ref_template="#/components/schemas/{model}",

@@ -25,8 +25,11 @@ class TokenClaims:
 class TokenService:
     """Signs and verifies tokens with one HS256 key, named by its `kid`."""
 
+    _CACHE_LIMIT = 10_000
+
     def __init__(self, key: bytes, *, issuer: str, ttl_seconds: int) -> None:
         self._key = key
+        self._verified: dict[tuple[str, str], TokenClaims] = {}
         self.kid = hashlib.sha256(key).hexdigest()[:16]
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
@@ -47,7 +50,21 @@ class TokenService:
         return jwt.encode(payload, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
     def verify(self, token: str, *, token_use: str = "access") -> TokenClaims:
-        """The claims of a valid token; Unauthenticated with a reason otherwise."""
+        """The claims of a valid token; Unauthenticated with a reason otherwise.
+
+        A token that verified once is remembered until it expires: its signature cannot change,
+        so only the expiry needs checking again.
+        """
+        cached = self._verified.get((token, token_use))
+        if cached is not None and cached.expires_at > time.time():
+            return cached
+        claims = self._verify_signed(token, token_use)
+        if len(self._verified) >= self._CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[(token, token_use)] = claims
+        return claims
+
+    def _verify_signed(self, token: str, token_use: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("kid") != self.kid:

@@ -2,7 +2,7 @@
 
 SQLite runs in WAL mode; a write transaction starts with `BEGIN IMMEDIATE`, so two writers
 queue on the database lock (bounded by `busy_timeout`) instead of failing when one upgrades
-a read snapshot to a write.
+a read snapshot to a write. Reads on SQLite run statement by statement in autocommit.
 """
 
 from __future__ import annotations
@@ -46,8 +46,10 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get(_WRITE, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            # Writes take the database lock up front; reads run each statement in autocommit
+            # (WAL readers never block and need no transaction of their own).
+            if conn.get_execution_options().get(_WRITE, False):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

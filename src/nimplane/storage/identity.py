@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from nimplane.domain.identity import AccessRule, ServiceAccount
 from nimplane.storage.tables import access_rules, service_accounts
+
+_ACCOUNT_BY_CLIENT_ID = select(service_accounts).where(
+    service_accounts.c.client_id == bindparam("client_id")
+)
+_RULES_OF_SUBJECT = select(access_rules).where(
+    access_rules.c.subject_type == bindparam("subject_type"),
+    access_rules.c.subject_id == bindparam("subject_id"),
+)
 
 
 def _account(row: Row[Any]) -> ServiceAccount:
@@ -26,17 +34,12 @@ class SqlIdentityRepo:
         self._conn = conn
 
     def service_account_by_client_id(self, client_id: str) -> ServiceAccount | None:
-        row = self._conn.execute(
-            select(service_accounts).where(service_accounts.c.client_id == client_id)
-        ).first()
+        row = self._conn.execute(_ACCOUNT_BY_CLIENT_ID, {"client_id": client_id}).first()
         return None if row is None else _account(row)
 
     def access_rules_for(self, subject_type: str, subject_id: str) -> list[AccessRule]:
         rows = self._conn.execute(
-            select(access_rules).where(
-                access_rules.c.subject_type == subject_type,
-                access_rules.c.subject_id == subject_id,
-            )
+            _RULES_OF_SUBJECT, {"subject_type": subject_type, "subject_id": subject_id}
         )
         return [
             AccessRule(

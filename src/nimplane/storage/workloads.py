@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from nimplane.domain.errors import AlreadyExists
@@ -24,6 +24,10 @@ _SELECT: Select[Any] = (
     .join(departments, departments.c.id == projects.c.department_id)
     .join(clusters, clusters.c.id == workloads.c.cluster_id)
 )
+
+
+_GET_LIVE = _SELECT.where(workloads.c.id == bindparam("id"), workloads.c.torn_down_at.is_(None))
+"""Built once: a reused statement keeps its compiled form and cache key (the hot GET path)."""
 
 
 def _to_workload(row: Row[Any]) -> Workload:
@@ -90,9 +94,7 @@ class SqlWorkloadRepo:
         self._conn = conn
 
     def get(self, workload_id: str) -> Workload | None:
-        row = self._conn.execute(
-            _SELECT.where(workloads.c.id == workload_id, workloads.c.torn_down_at.is_(None))
-        ).first()
+        row = self._conn.execute(_GET_LIVE, {"id": workload_id}).first()
         return None if row is None else _to_workload(row)
 
     def insert(self, workload: Workload) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
-from nimplane.api.deps import as_caller, bearer_auth, json_body, json_response, parse_if_match
+from nimplane.api.deps import as_caller, json_body, json_response, parse_if_match
 from nimplane.api.routes._responses import SUBMISSION, errors, json_request_body
 from nimplane.api.schemas import NimServiceResponse
 from nimplane.api.views import nim_service_view
 
-router = APIRouter(tags=["NVIDIA NIM"], dependencies=[Depends(bearer_auth)])
+router = APIRouter(tags=["NVIDIA NIM"])
 
 WorkloadV2Id = Path(alias="WorkloadV2Id", description="The ID of the workload.")
 
@@ -47,7 +47,7 @@ async def create_nim_service(request: Request) -> Response:
     },
 )
 async def get_nim_service_by_id(request: Request, workload_id: str = WorkloadV2Id) -> Response:
-    w = await as_caller(request, lambda s, p: s.workloads.get(p, workload_id))
+    w = await as_caller(request, lambda s, p: s.workloads.get(p, workload_id), read_only=True)
     return json_response(nim_service_view(w), version=w.resource_version)
 
 

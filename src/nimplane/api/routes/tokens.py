@@ -14,7 +14,7 @@ from nimplane.api.deps import app_state, json_body, json_response
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.schemas import OAuth2Error, OAuth2TokenResponse, TokenResponse
 from nimplane.domain.errors import Invalid, Unauthenticated
-from nimplane.services.auth import Credentials, TokenGrant, UnsupportedGrant, grant_token
+from nimplane.services.auth import Credentials, TokenGrant, UnsupportedGrant
 
 router = APIRouter(tags=["Tokens"])
 
@@ -66,8 +66,7 @@ async def grant_token_v1(request: Request) -> Response:
 
 
 async def _grant(request: Request, creds: Credentials) -> TokenGrant:
-    state = app_state(request)
-    return await run_in_threadpool(grant_token, state.store, state.tokens, creds)
+    return await run_in_threadpool(app_state(request).auth.grant, creds)
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from nimplane.api.deps import as_caller, bearer_auth, json_response, parse_if_match
+from nimplane.api.deps import as_caller, json_response, parse_if_match
 from nimplane.api.routes._responses import errors
 from nimplane.api.schemas import (
     WorkloadDetailed,
@@ -25,7 +25,7 @@ from nimplane.domain.listing import (
     parse_filters,
 )
 
-router = APIRouter(dependencies=[Depends(bearer_auth)])
+router = APIRouter()
 
 WorkloadsSortBy = StrEnum("WorkloadsSortBy", {name: name for name in SORT_FIELDS})  # type: ignore[misc]
 
@@ -121,7 +121,7 @@ async def get_workloads(
         offset=offset,
         limit=limit,
     )
-    page, total = await as_caller(request, lambda s, p: s.workloads.list(p, query))
+    page, total = await as_caller(request, lambda s, p: s.workloads.list(p, query), read_only=True)
     payload: dict[str, object] = {"workloads": [workload_v1_view(w) for w in page]}
     if offset + len(page) < total:
         payload["next"] = offset + len(page)
@@ -143,7 +143,7 @@ async def count_workloads(
     search: Search = None,
 ) -> Response:
     query = _query(deleted, filter_by, search, limit=0)
-    _, total = await as_caller(request, lambda s, p: s.workloads.list(p, query))
+    _, total = await as_caller(request, lambda s, p: s.workloads.list(p, query), read_only=True)
     return json_response({"count": total})
 
 
@@ -159,5 +159,5 @@ async def get_workload(
     request: Request,
     workload_id: str = Path(alias="workloadId", description="The ID of the workload."),
 ) -> Response:
-    w = await as_caller(request, lambda s, p: s.workloads.get(p, workload_id))
+    w = await as_caller(request, lambda s, p: s.workloads.get(p, workload_id), read_only=True)
     return json_response(workload_v1_view(w, detailed=True), version=w.resource_version)
