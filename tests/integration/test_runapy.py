@@ -1,0 +1,261 @@
+"""Run:ai's own Python client (`runapy`), unchanged, against a real nimplane server.
+
+runapy gets its token with `grantType: app_token` (D9), sends an explicit `null` for every
+field it was not given and `replicas: 1` unless told otherwise (D2), and hands back the raw
+JSON; its generated models must be able to read every answer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from runai import models
+from runai.api_client import ApiClient
+from runai.api_response import ApiResponse
+from runai.configuration import Configuration
+from runai.exceptions import ApiException
+from runai.runai_client import RunaiClient
+
+from tests.support.server import CLIENT_ID, CLIENT_SECRET, ServerProcess
+
+pytestmark = pytest.mark.slow
+
+IMAGE = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3"
+
+
+@pytest.fixture(scope="module")
+def runai(server: ServerProcess) -> Iterator[RunaiClient]:
+    config = Configuration(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, runai_base_url=server.base_url
+    )
+    client = RunaiClient(ApiClient(config))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def spec(**sections: Any) -> models.NimServiceSpec:
+    """A spec built as runapy users build one from JSON: every other field set to null."""
+    body: dict[str, Any] = {
+        "image": IMAGE,
+        "modelStore": {"nimCache": {"name": "llama-cache"}},
+        "compute": {"gpuDevicesRequest": 1},
+    }
+    body.update(sections)
+    built = models.NimServiceSpec.from_dict(body)
+    assert built is not None
+    return built
+
+
+def create_request(name: str, nim_spec: models.NimServiceSpec) -> models.NimServiceCreateRequest:
+    return models.NimServiceCreateRequest(
+        metadata=models.NIMServiceMetadataCreateParams(name=name, project_id="1"),
+        spec=nim_spec,
+    )
+
+
+def update_request(**sections: Any) -> models.NimServiceUpdateRequest:
+    request = models.NimServiceUpdateRequest.from_dict({"spec": sections})
+    assert request is not None
+    return request
+
+
+def nim_response(data: Any) -> models.NimServiceResponse:
+    parsed = models.NimServiceResponse.from_dict(data)
+    assert parsed is not None
+    return parsed
+
+
+def get_if_present(nim: Any, workload_id: str) -> models.NimServiceResponse | None:
+    """The NIM service, or None once the client raises its 404."""
+    try:
+        return nim_response(nim.get_nim_service_by_id(workload_id).data)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def warning_of(response: ApiResponse[Any]) -> str:
+    """The Warning header (runapy hands headers back as a plain dict, names as sent)."""
+    headers = {name.lower(): value for name, value in (response.headers or {}).items()}
+    return headers.get("warning", "")
+
+
+def test_runapy_sends_nulls_and_default_replicas(runai: RunaiClient) -> None:
+    """The premise of these tests (D2): what runapy puts on the wire for a sparse spec."""
+    wire = runai.api_client.sanitize_for_serialization(update_request(labels=[]))
+    assert wire["spec"]["replicas"] == 1
+    assert wire["spec"]["image"] is None
+    assert wire["spec"]["autoscaling"] is None
+    assert wire["spec"]["modelStore"] is None
+
+
+def test_create_get_update_list_delete(runai: RunaiClient) -> None:
+    nim = runai.workloads.nvidia_nim
+    name = unique_name("runapy")
+
+    # create: explicit nulls everywhere, replicas 1 by default
+    response = nim.create_nim_service(create_request(name, spec()))
+    assert response.status_code == 202
+    created = nim_response(response.data)
+    workload_id = created.metadata.id
+    assert uuid.UUID(workload_id).version == 4
+    assert created.metadata.name == name
+    assert created.metadata.project_id == "1"
+    assert created.metadata.project_name == "default"
+    assert created.metadata.created_by == CLIENT_ID
+    assert created.metadata.deleted_at is None
+    assert created.metadata.gvk.kind == "NIMService"
+    assert created.desired_phase == models.DesiredPhase.RUNNING
+    assert created.spec.image == IMAGE
+    assert created.spec.replicas == 1
+    assert created.spec.compute is not None
+    assert created.spec.compute.gpu_devices_request == 1
+    assert created.spec.model_store is not None
+    assert created.spec.model_store.nim_cache is not None
+    assert created.spec.model_store.nim_cache.name == "llama-cache"
+    assert created.spec.priority_class == "very-high"  # D5 defaults are stored and echoed
+    assert created.spec.serving_port is not None
+    assert created.spec.serving_port.port == 8000
+    assert created.spec.labels is None
+    assert created.spec.autoscaling is None
+
+    # get
+    response = nim.get_nim_service_by_id(workload_id)
+    assert response.status_code == 200
+    assert nim_response(response.data) == created
+
+    # update: one section given, every other one null (and replicas 1): the rest stays (D2)
+    response = nim.update_nim_service_spec(
+        workload_id,
+        update_request(
+            labels=[{"name": "team", "value": "inference"}],
+            priorityClass="high",
+            compute={"gpuDevicesRequest": 2},
+        ),
+    )
+    assert response.status_code == 202
+    updated = nim_response(response.data)
+    assert updated.metadata.id == workload_id
+    assert updated.metadata.name == name
+    assert updated.metadata.priority == "high"
+    assert updated.spec.labels == [models.Label(name="team", value="inference")]
+    assert updated.spec.priority_class == "high"
+    assert updated.spec.compute is not None
+    assert updated.spec.compute.gpu_devices_request == 2
+    assert updated.spec.image == IMAGE
+    assert updated.spec.model_store == created.spec.model_store
+    assert updated.spec.serving_port == created.spec.serving_port
+    assert updated.spec.replicas == 1
+    assert updated.metadata.updated_at >= created.metadata.updated_at
+    assert nim_response(nim.get_nim_service_by_id(workload_id).data) == updated
+
+    # list (v1): ours is there, as a NIMService with the updated priority
+    response = runai.workloads.workloads.get_workloads(filter_by=[f"name=={name}"])
+    assert response.status_code == 200
+    listed = models.GetWorkloads200Response.from_dict(response.data)
+    assert listed is not None
+    ours = [w for w in listed.workloads if w.id == workload_id]
+    assert len(ours) == 1
+    assert ours[0].name == name
+    assert ours[0].type == "NIMService"
+    assert ours[0].project_id == "1"
+    assert ours[0].priority_class_name == "high"
+    assert ours[0].images == [IMAGE]
+    assert ours[0].deleted_at is None
+
+    # get (v1, detailed)
+    response = runai.workloads.workloads.get_workload(workload_id)
+    detailed = models.WorkloadDetailed.from_dict(response.data)
+    assert detailed is not None
+    assert (detailed.id, detailed.name, detailed.type) == (workload_id, name, "NIMService")
+
+    # delete (v2): accepted, desiredPhase Deleted
+    response = runai.workloads.workloads_v2.delete_workload_v2(workload_id)
+    assert response.status_code == 202
+    deleted = models.WorkloadV2.from_dict(response.data)
+    assert deleted is not None
+    assert deleted.metadata.id == workload_id
+    assert deleted.desired_phase == models.DesiredPhase.DELETED
+    assert deleted.metadata.deleted_at is not None
+    assert deleted.metadata.deleted_by == CLIENT_ID
+
+    # D8: the NIM GET shows desiredPhase Deleted until teardown ends, then 404
+    deadline = time.monotonic() + 60
+    while (found := get_if_present(nim, workload_id)) is not None:
+        assert found.desired_phase == models.DesiredPhase.DELETED
+        assert time.monotonic() < deadline, "the deleted NIM service never went away"
+        time.sleep(0.2)
+    with pytest.raises(ApiException) as gone:
+        nim.get_nim_service_by_id(workload_id)
+    assert gone.value.status == 404
+
+    # ... and the v1 list of deleted workloads still has it
+    response = runai.workloads.workloads.get_workloads(deleted=True, filter_by=[f"name=={name}"])
+    listed = models.GetWorkloads200Response.from_dict(response.data)
+    assert listed is not None
+    gone = [w for w in listed.workloads if w.id == workload_id]
+    assert len(gone) == 1
+    assert gone[0].deleted_at is not None
+
+
+def test_replicas_one_sent_by_runapy_is_ignored_under_autoscaling(runai: RunaiClient) -> None:
+    """runapy's default `replicas: 1` on a PATCH must not fight a stored autoscaling (D2)."""
+    nim = runai.workloads.nvidia_nim
+    autoscaling = {
+        "minReplicas": 2,
+        "maxReplicas": 4,
+        "metric": "concurrency",
+        "metricThreshold": 5,
+    }
+    response = nim.create_nim_service(
+        create_request(unique_name("runapy-as"), spec(autoscaling=autoscaling))
+    )
+    assert response.status_code == 202
+    created = nim_response(response.data)
+    # autoscaling owns the count: runapy's 1 was dropped (the raw JSON, since runapy's model
+    # fills in its own default of 1 when reading a spec without replicas)
+    assert "replicas" not in response.data["spec"]
+    assert "autoscaling" in warning_of(response)
+
+    response = nim.update_nim_service_spec(
+        created.metadata.id, update_request(labels=[{"name": "tier", "value": "gold"}])
+    )
+    assert response.status_code == 202
+    updated = nim_response(response.data)
+    assert "replicas" not in response.data["spec"]
+    assert updated.spec.autoscaling == created.spec.autoscaling
+    assert updated.spec.labels == [models.Label(name="tier", value="gold")]
+    assert warning_of(response).startswith('299 - "')
+    assert "fieldsToRemove" in warning_of(response)
+
+
+def test_errors_reach_runapy_as_api_exceptions(runai: RunaiClient) -> None:
+    nim = runai.workloads.nvidia_nim
+    with pytest.raises(ApiException) as unknown:
+        nim.get_nim_service_by_id(str(uuid.uuid4()))
+    assert unknown.value.status == 404
+
+    name = unique_name("runapy-twin")
+    assert nim.create_nim_service(create_request(name, spec())).status_code == 202
+    with pytest.raises(ApiException) as taken:
+        nim.create_nim_service(create_request(name, spec()))
+    assert taken.value.status == 409
+    assert "default" in str(taken.value.body)  # the message names the project (D3)
+
+    with pytest.raises(ApiException) as invalid:
+        nim.create_nim_service(create_request(unique_name("runapy-bad"), spec(priorityClass="x")))
+    assert invalid.value.status == 400
+    assert invalid.value.data is not None
+    fields = [issue["field"] for issue in invalid.value.data["complianceIssues"]]
+    assert fields == ["spec.priorityClass"]
