@@ -49,7 +49,7 @@ class AppState:
     block; PostgreSQL reads go through the worker threads."""
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.store.close()
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -60,7 +60,7 @@ def parse_if_match(request: Request) -> int | None:
     if value is None or value.strip() == "*":
         return None
     tag = value.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
+    return int(tag) if tag.isascii() and tag.isdigit() and len(tag) <= 18 else -1
 
 
 def json_response(

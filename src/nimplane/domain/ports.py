@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from nimplane.domain.identity import AccessRule, ServiceAccount
 from nimplane.domain.workloads import Project, Workload
+
+T = TypeVar("T")
 
 
 class WorkloadRepo(Protocol):
@@ -80,11 +83,15 @@ class Transaction(Protocol):
 
 
 class Store(Protocol):
-    """Opens transactions. `write()` commits on a clean exit and rolls back on an error."""
+    """Transactions: `read()` to look, `write(work)` to change."""
 
     def read(self) -> AbstractContextManager[Transaction]: ...
 
-    def write(self) -> AbstractContextManager[Transaction]: ...
+    def write(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in a write transaction and return its result once it is committed.
+
+        If `work` raises, nothing it wrote is kept and the error propagates to the caller.
+        """
 
     def ping(self) -> None:
         """Raise Unavailable when the database cannot be reached."""

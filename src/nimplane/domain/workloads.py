@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import string
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -88,8 +88,9 @@ class Workload:
 
 
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+_SUFFIX_RANDOM = random.Random()  # names are not secrets; a clash is retried by the caller
 
 
 def name_with_random_suffix(prefix: str) -> str:
     """D3: `useGivenNameAsPrefix` appends `-` and five random characters of [a-z0-9]."""
-    return prefix + "-" + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+    return prefix + "-" + "".join(_SUFFIX_RANDOM.choices(_SUFFIX_ALPHABET, k=5))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from nimplane.domain.ports import Store
+from nimplane.domain.ports import Store, Transaction
 from nimplane.domain.rbac import SYSTEM_ADMINISTRATOR, ScopeType
 from nimplane.services.auth import SERVICE_ACCOUNT
 from nimplane.services.secrets_hashing import hash_secret, verify_secret
@@ -26,13 +26,16 @@ class EmbeddedOrg:
 
 def seed_organisation(store: Store, org: EmbeddedOrg, now: datetime) -> str:
     """Ensure tenant, cluster, `default` department (id 1), project (id 1) and node pool exist."""
-    with store.write() as tx:
+
+    def seed(tx: Transaction) -> str:
         tx.org.ensure_tenant(org.tenant_id, f"tenant-{org.tenant_id}")
         cluster_id = tx.org.ensure_cluster(org.tenant_id, org.cluster_name, now)
         department_id = tx.org.ensure_department(cluster_id, org.department, now)
         tx.org.ensure_project(cluster_id, department_id, org.project, f"runai-{org.project}", now)
         tx.org.ensure_node_pool(cluster_id, org.node_pool, now)
-    return cluster_id
+        return cluster_id
+
+    return store.write(seed)
 
 
 def has_service_account(store: Store, client_id: str) -> bool:
@@ -44,12 +47,15 @@ def ensure_bootstrap_admin(
     store: Store, tenant_id: int, client_id: str, secret: str, now: datetime
 ) -> None:
     """A service account with these credentials and the System administrator role on the tenant."""
-    with store.write() as tx:
+    with store.read() as tx:
         existing = tx.identity.service_account_by_client_id(client_id)
-        if existing is None or not verify_secret(secret, existing.secret_hash):
-            tx.identity.upsert_service_account(
-                client_id, client_id, hash_secret(secret), now, SYSTEM
-            )
+    secret_hash = None
+    if existing is None or not verify_secret(secret, existing.secret_hash):
+        secret_hash = hash_secret(secret)  # slow on purpose, so done before the write
+
+    def ensure(tx: Transaction) -> None:
+        if secret_hash is not None:
+            tx.identity.upsert_service_account(client_id, client_id, secret_hash, now, SYSTEM)
         tx.identity.ensure_access_rule(
             SERVICE_ACCOUNT,
             client_id,
@@ -59,3 +65,5 @@ def ensure_bootstrap_admin(
             now,
             SYSTEM,
         )
+
+    store.write(ensure)

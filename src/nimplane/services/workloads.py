@@ -103,6 +103,23 @@ def _object_body(body: Any) -> dict[str, Any]:
     return cleaned
 
 
+def _load(tx: Transaction, principal: Principal, workload_id: str, action: Action) -> Workload:
+    """A live workload on which the principal may do `action`: else NotFound or Forbidden."""
+    workload = tx.workloads.get(_parse_id(workload_id))
+    if workload is None:
+        raise NotFound(f"Workload {workload_id} not found.")
+    _require(principal, action, workload.project)
+    return workload
+
+
+def _check_version(current: Workload, if_match: int | None) -> None:
+    if if_match is not None and if_match != current.resource_version:
+        raise Conflict(
+            f"The workload changed: If-Match names version {if_match}, "
+            f"the current version is {current.resource_version}. Re-read it and retry."
+        )
+
+
 def _section(request: dict[str, Any], name: str) -> dict[str, Any]:
     value = request.get(name)
     return value if isinstance(value, dict) else {}
@@ -117,15 +134,21 @@ class WorkloadService:
         self._clock = clock
 
     def create(self, principal: Principal, body: Any) -> Outcome:
-        """Validate a create request whole, check permission, and store the new workload."""
+        """Validate a create request whole, check permission, and store the new workload.
+
+        Everything that reads the database (the project, the node pools) happens in the same
+        write transaction as the insert, so the checks and the row agree.
+        """
         request = _object_body(body)
-        parsed, issues = wire_issues(NimServiceCreateRequest, request)
+        parsed, wire = wire_issues(NimServiceCreateRequest, request)
         metadata = _section(request, "metadata")
+        spec = _section(request, "spec")
         as_prefix = metadata.get("useGivenNameAsPrefix") is True
-        issues += validate_name(metadata.get("name"), as_prefix=as_prefix)
         project_id = metadata.get("projectId")
-        with self._store.read() as tx:
-            ctx = _context(tx)
+        now = self._clock()
+
+        def insert(tx: Transaction) -> Outcome:
+            issues = wire + validate_name(metadata.get("name"), as_prefix=as_prefix)
             project = None
             if isinstance(project_id, int | str) and not isinstance(project_id, bool):
                 project = tx.org.project(str(project_id))
@@ -135,25 +158,19 @@ class WorkloadService:
                             "metadata.projectId", f"project {project_id} does not exist"
                         )
                     )
-        if project is not None:
-            _require(principal, Action.create, project)
-        spec = _section(request, "spec")
-        issues += validate_spec(spec, ctx)
-        if issues or parsed is None or project is None:
-            raise Invalid(INVALID_MESSAGE, issues)
-        change = resolve_replicas_on_create(spec)
-        stored_spec = apply_defaults(change.spec)
-        now = self._clock()
-        for attempt in range(_MAX_NAME_ATTEMPTS):
-            name = (
-                name_with_random_suffix(parsed.metadata.name) if as_prefix else parsed.metadata.name
-            )
+                else:
+                    _require(principal, Action.create, project)
+            issues += validate_spec(spec, _context(tx))
+            if issues or parsed is None or project is None:
+                raise Invalid(INVALID_MESSAGE, issues)
+            change = resolve_replicas_on_create(spec)
+            name = parsed.metadata.name
             workload = Workload(
                 id=str(uuid.uuid4()),
-                name=name,
+                name=name_with_random_suffix(name) if as_prefix else name,
                 project=project,
                 workload_type=NIM_WORKLOAD_TYPE,
-                spec=stored_spec,
+                spec=apply_defaults(change.spec),
                 desired_phase=DesiredPhase.Running,
                 phase=Phase.Creating,
                 phase_message=None,
@@ -165,10 +182,12 @@ class WorkloadService:
                 updated_at=now,
                 updated_by=principal.subject,
             )
+            tx.workloads.insert(workload)
+            return Outcome(workload, change.warnings)
+
+        for attempt in range(_MAX_NAME_ATTEMPTS):
             try:
-                with self._store.write() as tx:
-                    tx.workloads.insert(workload)
-                return Outcome(workload, change.warnings)
+                return self._store.write(insert)
             except AlreadyExists:
                 if not as_prefix or attempt == _MAX_NAME_ATTEMPTS - 1:
                     raise
@@ -176,33 +195,33 @@ class WorkloadService:
 
     def get(self, principal: Principal, workload_id: str) -> Workload:
         """A live workload the principal may read."""
-        return self._get_for(principal, workload_id, Action.read)
+        with self._store.read() as tx:
+            return _load(tx, principal, workload_id, Action.read)
 
     def update(
         self, principal: Principal, workload_id: str, body: Any, if_match: int | None
     ) -> Outcome:
         """D2: replace the given spec sections, remove the listed ones, re-check every rule."""
         request = _object_body(body)
-        current = self._get_for(principal, workload_id, Action.update)
-        parsed, issues = wire_issues(NimServiceUpdateRequest, request)
-        if issues or parsed is None:
-            raise Invalid(INVALID_MESSAGE, issues)
-        given = request["spec"]
-        remove = [str(f.value) for f in parsed.fieldsToRemove or []]
-        for _ in range(_MAX_UPDATE_ATTEMPTS):
-            self._check_version(current, if_match)
+        parsed, wire = wire_issues(NimServiceUpdateRequest, request)
+        given = _section(request, "spec")
+        remove = [str(f.value) for f in parsed.fieldsToRemove or []] if parsed else []
+        now = self._clock()
+
+        def apply(tx: Transaction) -> Outcome | None:
+            current = _load(tx, principal, workload_id, Action.update)
+            if wire or parsed is None:
+                raise Invalid(INVALID_MESSAGE, wire)
+            _check_version(current, if_match)
             if current.desired_phase is DesiredPhase.Deleted:
                 raise Conflict(f"Workload {current.id} is being deleted and cannot be updated.")
             change = merge_spec(current.spec, given, remove)
-            with self._store.read() as tx:
-                ctx = _context(tx)
-            issues = change.issues + validate_spec(change.spec, ctx)
+            issues = change.issues + validate_spec(change.spec, _context(tx))
             if issues:
                 raise Invalid(INVALID_MESSAGE, issues)
             new_spec = apply_defaults(change.spec)
             if new_spec == current.spec:
                 return Outcome(current, change.warnings)
-            now = self._clock()
             updated = replace(
                 current,
                 spec=new_spec,
@@ -211,20 +230,20 @@ class WorkloadService:
                 updated_at=now,
                 updated_by=principal.subject,
             )
-            with self._store.write() as tx:
-                if tx.workloads.update(updated, current.resource_version):
-                    return Outcome(updated, change.warnings)
-            current = self._get_for(principal, workload_id, Action.update)
-        raise Conflict("The workload is being changed by others; retry the update.")
+            ok = tx.workloads.update(updated, current.resource_version)
+            return Outcome(updated, change.warnings) if ok else None
+
+        return self._retry_lost_races(apply)
 
     def delete(
         self, principal: Principal, workload_id: str, if_match: int | None = None
     ) -> Workload:
         """D8: mark the workload Deleted; it disappears once the backend has torn it down."""
-        current = self._get_for(principal, workload_id, Action.delete)
-        for _ in range(_MAX_UPDATE_ATTEMPTS):
-            self._check_version(current, if_match)
-            now = self._clock()
+        now = self._clock()
+
+        def mark(tx: Transaction) -> Outcome | None:
+            current = _load(tx, principal, workload_id, Action.delete)
+            _check_version(current, if_match)
             gone = self._backend.teardown(current)
             deleted = replace(
                 current,
@@ -238,11 +257,20 @@ class WorkloadService:
                 deleted_by=current.deleted_by or principal.subject,
                 torn_down_at=now if gone else None,
             )
-            with self._store.write() as tx:
-                if tx.workloads.update(deleted, current.resource_version):
-                    return deleted
-            current = self._get_for(principal, workload_id, Action.delete)
-        raise Conflict("The workload is being changed by others; retry the delete.")
+            return (
+                Outcome(deleted) if tx.workloads.update(deleted, current.resource_version) else None
+            )
+
+        return self._retry_lost_races(mark).workload
+
+    def _retry_lost_races(self, work: Callable[[Transaction], Outcome | None]) -> Outcome:
+        """Run a read-modify-write until its conditional write wins (PostgreSQL replicas race;
+        on SQLite the single writer never loses)."""
+        for _ in range(_MAX_UPDATE_ATTEMPTS):
+            outcome = self._store.write(work)
+            if outcome is not None:
+                return outcome
+        raise Conflict("The workload is being changed by others; retry.")
 
     def list(self, principal: Principal, query: WorkloadQuery) -> tuple[list[Workload], int]:
         """The page of workloads the principal may read, and how many match in all."""
@@ -254,19 +282,3 @@ class WorkloadService:
             if is_allowed(principal, RESOURCE_TYPE, Action.read, scope_of(w.project))
         ]
         return apply_query(readable, query)
-
-    def _get_for(self, principal: Principal, workload_id: str, action: Action) -> Workload:
-        with self._store.read() as tx:
-            workload = tx.workloads.get(_parse_id(workload_id))
-        if workload is None:
-            raise NotFound(f"Workload {workload_id} not found.")
-        _require(principal, action, workload.project)
-        return workload
-
-    @staticmethod
-    def _check_version(current: Workload, if_match: int | None) -> None:
-        if if_match is not None and if_match != current.resource_version:
-            raise Conflict(
-                f"The workload changed: If-Match names version {if_match}, "
-                f"the current version is {current.resource_version}. Re-read it and retry."
-            )

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -32,6 +33,8 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
             pool_size=8,
             max_overflow=32,
             connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_dump_json,
+            json_deserializer=orjson.loads,
         )
 
         @event.listens_for(engine, "connect")
@@ -52,7 +55,18 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        json_serializer=_dump_json,
+        json_deserializer=orjson.loads,
+    )
+
+
+def _dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 @contextmanager

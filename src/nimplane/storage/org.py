@@ -5,10 +5,29 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Table, bindparam, insert, select
 
 from nimplane.domain.workloads import Project
 from nimplane.storage.tables import clusters, departments, node_pools, projects, tenants
+
+_MAX_ID = 2**31 - 1
+
+
+_PROJECT_BY_ID = (
+    select(
+        projects.c.id,
+        projects.c.name,
+        projects.c.namespace,
+        projects.c.cluster_id,
+        departments.c.id.label("department_id"),
+        departments.c.name.label("department_name"),
+        clusters.c.tenant_id,
+    )
+    .join(departments, departments.c.id == projects.c.department_id)
+    .join(clusters, clusters.c.id == projects.c.cluster_id)
+    .where(projects.c.id == bindparam("id"))
+)
+_NODE_POOL_NAMES = select(node_pools.c.name)
 
 
 class SqlOrgRepo:
@@ -16,22 +35,11 @@ class SqlOrgRepo:
         self._conn = conn
 
     def project(self, project_id: str) -> Project | None:
-        if not project_id.isdigit():
+        # ASCII digits only ("²".isdigit() is true too), within the INTEGER column's range
+        digits = project_id.isascii() and project_id.isdigit() and len(project_id) <= 10
+        if not digits or int(project_id) > _MAX_ID:
             return None
-        row = self._conn.execute(
-            select(
-                projects.c.id,
-                projects.c.name,
-                projects.c.namespace,
-                projects.c.cluster_id,
-                departments.c.id.label("department_id"),
-                departments.c.name.label("department_name"),
-                clusters.c.tenant_id,
-            )
-            .join(departments, departments.c.id == projects.c.department_id)
-            .join(clusters, clusters.c.id == projects.c.cluster_id)
-            .where(projects.c.id == int(project_id))
-        ).first()
+        row = self._conn.execute(_PROJECT_BY_ID, {"id": int(project_id)}).first()
         if row is None:
             return None
         return Project(
@@ -45,7 +53,7 @@ class SqlOrgRepo:
         )
 
     def node_pool_names(self) -> frozenset[str]:
-        return frozenset(self._conn.execute(select(node_pools.c.name)).scalars())
+        return frozenset(self._conn.execute(_NODE_POOL_NAMES).scalars())
 
     def ensure_tenant(self, tenant_id: int, name: str) -> None:
         if (

@@ -26,8 +26,16 @@ _SELECT: Select[Any] = (
 )
 
 
+# Statements are built once: a reused statement keeps its compiled form and cache key, so a
+# request pays only for binding its parameters.
 _GET_LIVE = _SELECT.where(workloads.c.id == bindparam("id"), workloads.c.torn_down_at.is_(None))
-"""Built once: a reused statement keeps its compiled form and cache key (the hot GET path)."""
+_INSERT = insert(workloads)
+_UPDATE_IF_VERSION = update(workloads).where(
+    and_(
+        workloads.c.id == bindparam("match_id"),
+        workloads.c.resource_version == bindparam("match_version"),
+    )
+)
 
 
 def _to_workload(row: Row[Any]) -> Workload:
@@ -99,9 +107,8 @@ class SqlWorkloadRepo:
 
     def insert(self, workload: Workload) -> None:
         try:
-            with self._conn.begin_nested():
-                self._conn.execute(insert(workloads).values(id=workload.id, **_values(workload)))
-        except IntegrityError as exc:
+            self._conn.execute(_INSERT, {"id": workload.id, **_values(workload)})
+        except IntegrityError as exc:  # the transaction rolls back as this propagates
             raise AlreadyExists(
                 f"A workload named '{workload.name}' already exists in project "
                 f"'{workload.project.name}'"
@@ -109,14 +116,8 @@ class SqlWorkloadRepo:
 
     def update(self, workload: Workload, expected_version: int) -> bool:
         result = self._conn.execute(
-            update(workloads)
-            .where(
-                and_(
-                    workloads.c.id == workload.id,
-                    workloads.c.resource_version == expected_version,
-                )
-            )
-            .values(**_values(workload))
+            _UPDATE_IF_VERSION,
+            {"match_id": workload.id, "match_version": expected_version, **_values(workload)},
         )
         return result.rowcount == 1
 

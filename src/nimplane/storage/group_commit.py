@@ -1,0 +1,111 @@
+"""Group commit for SQLite: one writer thread, many writes per transaction, one fsync.
+
+SQLite admits one writer at a time and pays an fsync per commit. Rather than let each
+request take the lock, write and fsync in turn, every write of this process is handed to one
+thread. It takes all writes waiting in its queue, runs each inside its own SAVEPOINT of a
+single transaction (a write that fails is rolled back alone), commits once, and only then
+reports each outcome to its caller. A caller therefore still learns of success only after its
+write is durable, and a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from nimplane.domain.errors import Unavailable
+from nimplane.storage.db import transaction
+
+T = TypeVar("T")
+Work = Callable[[Connection], Any]
+_MAX_BATCH = 256
+_STOP = object()
+
+log = logging.getLogger(__name__)
+
+
+class GroupCommitWriter:
+    """Runs submitted writes on one thread, committing them in batches."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a write transaction; return its result once that is committed."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a write may not submit another write")
+        self._ensure_started()
+        future: Future[T] = Future()
+        self._queue.put((work, future))
+        return future.result()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="nimplane-sqlite-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(item)
+            self._apply(batch)
+
+    def _apply(self, batch: list[tuple[Work, Future[Any]]]) -> None:
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            with transaction(self._engine, write=True) as conn:
+                for work, future in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        result = work(conn)
+                    except Exception as exc:  # this write alone is undone
+                        savepoint.rollback()
+                        outcomes.append((future, None, exc))
+                    else:
+                        savepoint.commit()
+                        outcomes.append((future, result, None))
+        except Exception as exc:  # the commit failed: nothing of the batch is kept
+            log.error("group commit of %d writes failed: %s", len(batch), exc)
+            failure = (
+                exc
+                if isinstance(exc, Unavailable)
+                else Unavailable("The database could not commit the change; try again.")
+            )
+            for _, future in batch:
+                future.set_exception(failure)
+            return
+        for future, result, error in outcomes:
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
