@@ -37,7 +37,8 @@ def test_create_answers_202_with_filled_metadata_and_defaults(
     assert meta["gvk"] == {"group": "apps.nvidia.com", "version": "v1alpha1", "kind": "NIMService"}
     assert meta["createdBy"] == meta["updatedBy"] == "test-admin"
     assert meta["createdAt"].endswith("Z")
-    assert meta["deletedAt"] is None and meta["deletedBy"] is None
+    assert meta["deletedAt"] is None
+    assert meta["deletedBy"] is None
     assert (meta["priority"], meta["category"], meta["preemptibility"]) == (
         "very-high",
         "Deploy",
@@ -164,7 +165,8 @@ def test_nulls_mean_not_given_on_create(client: TestClient, admin: dict) -> None
     created = create(client, admin, body)
     assert created["spec"]["replicas"] == 1
     assert created["spec"]["priorityClass"] == "very-high"
-    assert "labels" not in created["spec"] and "autoscaling" not in created["spec"]
+    assert "labels" not in created["spec"]
+    assert "autoscaling" not in created["spec"]
 
 
 def test_replicas_with_autoscaling_on_create_is_dropped_with_a_warning(
@@ -397,3 +399,12 @@ def test_delete_then_get_is_404_and_listed_as_deleted(client: TestClient, admin:
 def test_delete_unknown_is_404(client: TestClient, admin: dict) -> None:
     assert client.delete(f"/api/v2/workloads/{uuid.uuid4()}", headers=admin).status_code == 404
     assert client.delete("/api/v2/workloads/nope", headers=admin).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_token_is_checked_before_the_body(client: TestClient, method: str) -> None:
+    path = NIM if method == "post" else f"{NIM}/{uuid.uuid4()}"
+    response = client.request(
+        method, path, content=b"{broken", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 401

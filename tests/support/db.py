@@ -1,8 +1,9 @@
-"""Which database the suite runs on: SQLite by default, PostgreSQL when NIMPLANE_TEST_DATABASE_URL says so."""
+"""The database the suite runs on: SQLite, or PostgreSQL if NIMPLANE_TEST_DATABASE_URL is set."""
 
 from __future__ import annotations
 
 import os
+
 from sqlalchemy import create_engine, text
 
 ENV = "NIMPLANE_TEST_DATABASE_URL"

@@ -41,17 +41,28 @@ async def as_caller(
     return await run_in_threadpool(run)
 
 
-async def json_body(request: Request) -> Any:
-    """The parsed JSON body; a wrong content type or malformed JSON is a 400, never a 422."""
-    content_type = request.headers.get("content-type", "")
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise Invalid(f"Content-Type must be application/json, got '{content_type or 'none'}'.")
-    raw = await request.body()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(f"The request body is not valid JSON: {exc}") from exc
+class JsonBody:
+    """A request body read but not yet parsed: it is parsed only once the caller is known,
+    so that a request without a valid token is a 401 whatever its body."""
+
+    def __init__(self, content_type: str, raw: bytes) -> None:
+        self.content_type = content_type
+        self.raw = raw
+
+    @classmethod
+    async def read(cls, request: Request) -> JsonBody:
+        return cls(request.headers.get("content-type", ""), await request.body())
+
+    def parse(self) -> Any:
+        """The JSON value; a wrong content type or malformed JSON is a 400, never a 422."""
+        media_type = self.content_type.split(";", 1)[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            shown = self.content_type or "none"
+            raise Invalid(f"Content-Type must be application/json, got '{shown}'.")
+        try:
+            return orjson.loads(self.raw)
+        except orjson.JSONDecodeError as exc:
+            raise Invalid(f"The request body is not valid JSON: {exc}") from exc
 
 
 def parse_if_match(request: Request) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
-from nimplane.api.deps import as_caller, json_body, json_response, parse_if_match
+from nimplane.api.deps import JsonBody, as_caller, json_response, parse_if_match
 from nimplane.api.routes._responses import SUBMISSION, errors, json_request_body
 from nimplane.api.schemas import NimServiceResponse
 from nimplane.api.views import nim_service_view
@@ -28,8 +28,8 @@ WorkloadV2Id = Path(alias="WorkloadV2Id", description="The ID of the workload.")
     openapi_extra=json_request_body("NimServiceCreateRequest"),
 )
 async def create_nim_service(request: Request) -> Response:
-    body = await json_body(request)
-    outcome = await as_caller(request, lambda s, p: s.workloads.create(p, body))
+    body = await JsonBody.read(request)
+    outcome = await as_caller(request, lambda s, p: s.workloads.create(p, body.parse()))
     w = outcome.workload
     return json_response(
         nim_service_view(w), 202, version=w.resource_version, warnings=outcome.warnings
@@ -64,10 +64,10 @@ async def get_nim_service_by_id(request: Request, workload_id: str = WorkloadV2I
     openapi_extra=json_request_body("NimServiceUpdateRequest"),
 )
 async def update_nim_service_spec(request: Request, workload_id: str = WorkloadV2Id) -> Response:
-    body = await json_body(request)
+    body = await JsonBody.read(request)
     if_match = parse_if_match(request)
     outcome = await as_caller(
-        request, lambda s, p: s.workloads.update(p, workload_id, body, if_match)
+        request, lambda s, p: s.workloads.update(p, workload_id, body.parse(), if_match)
     )
     w = outcome.workload
     return json_response(

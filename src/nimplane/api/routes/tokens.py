@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from nimplane.api.deps import app_state, json_body, json_response
+from nimplane.api.deps import JsonBody, app_state, json_response
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.schemas import OAuth2Error, OAuth2TokenResponse, TokenResponse
 from nimplane.domain.errors import Invalid, Unauthenticated
@@ -37,7 +37,7 @@ def _first(body: dict[str, Any], *names: str) -> str | None:
     openapi_extra=json_request_body("TokenRequest"),
 )
 async def grant_token_v1(request: Request) -> Response:
-    body = await json_body(request)
+    body = (await JsonBody.read(request)).parse()
     if not isinstance(body, dict):
         raise Invalid("The request body must be a JSON object.")
     grant = _first(body, "grantType")
