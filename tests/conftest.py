@@ -96,5 +96,5 @@ def example_request() -> dict[str, Any]:
     """Run:ai's own documented create request, verbatim (decisions.md D6)."""
     import json
 
-    path = Path(__file__).resolve().parents[2] / "shared" / "spec" / "example-create-request.json"
+    path = Path(__file__).resolve().parent / "data" / "runai" / "example-create-request.json"
     return dict(json.loads(path.read_text()))

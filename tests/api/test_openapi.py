@@ -14,7 +14,7 @@ from nimplane.cli.main import app as cli
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "openapi" / "openapi.json"
-RUNAI = REPO.parent / "shared" / "runai-openapi" / "runai-nim-subset.json"
+RUNAI = REPO / "tests" / "data" / "runai" / "runai-nim-subset.json"
 REGENERATE = "nimplane openapi > openapi/openapi.json"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 

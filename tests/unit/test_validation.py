@@ -21,7 +21,7 @@ CTX = ValidationContext(
     node_pools=frozenset({"default", "pool-a"}),
     categories=frozenset({"Build", "Train", "Deploy"}),
 )
-EXAMPLE_REQUEST = Path("/work/shared/spec/example-create-request.json")
+EXAMPLE_REQUEST = Path(__file__).parents[1] / "data" / "runai" / "example-create-request.json"
 BASE: Json = {
     "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3",
     "modelStore": {"nimCache": {"name": "cache-a"}},
