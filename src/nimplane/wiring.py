@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
 from nimplane.services.bootstrap import (
     EmbeddedOrg,
@@ -44,6 +45,7 @@ class AppState:
     store: SqlStore
     auth: Authenticator
     workloads: WorkloadService
+    audit: AuditService
     inline_reads: bool = False
     """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
     block; PostgreSQL reads go through the worker threads."""
@@ -121,5 +123,6 @@ def build_state(settings: Settings) -> AppState:
         store=store,
         auth=Authenticator(store, tokens, settings.auth.principal_cache_seconds),
         workloads=WorkloadService(store, SimulatedCluster()),
+        audit=AuditService(store, settings.tenant_id),
         inline_reads=engine.dialect.name == "sqlite",
     )

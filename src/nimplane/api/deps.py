@@ -10,6 +10,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from nimplane.api.audit import PRINCIPAL_KEY
 from nimplane.domain.errors import Invalid
 from nimplane.domain.identity import Principal
 from nimplane.wiring import AppState
@@ -34,7 +35,9 @@ async def as_caller(
     authorization = request.headers.get("authorization")
 
     def run() -> T:
-        return action(state, state.auth.authenticate(authorization))
+        principal = state.auth.authenticate(authorization)
+        request.scope[PRINCIPAL_KEY] = principal  # for the audit trail
+        return action(state, principal)
 
     if read_only and state.inline_reads:
         return run()

@@ -214,3 +214,23 @@ class OAuth2Error(Model):
 
 class HealthStatus(Model):
     status: str
+
+
+class AuditLog(Model):
+    id: int
+    timestamp: datetime
+    subject: str | None = None
+    subjectType: str | None = None
+    action: str
+    httpMethod: str
+    url: str
+    entityType: str
+    entityId: str | None = None
+    entityName: str | None = None
+    statusCode: int
+    outcome: str
+
+
+class AuditLogsResponse(Model):
+    next: int | None = None
+    auditLogs: list[AuditLog]

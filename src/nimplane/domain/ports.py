@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from nimplane.domain.audit import AuditEntry
 from nimplane.domain.identity import AccessRule, ServiceAccount
 from nimplane.domain.workloads import Project, Workload
 
@@ -69,6 +70,13 @@ class IdentityRepo(Protocol):
     ) -> None: ...
 
 
+class AuditRepo(Protocol):
+    def record(self, entry: AuditEntry) -> None: ...
+
+    def page(self, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+        """Entries newest first, and how many there are in all."""
+
+
 class Transaction(Protocol):
     """One database transaction with the repositories bound to it."""
 
@@ -80,6 +88,9 @@ class Transaction(Protocol):
 
     @property
     def identity(self) -> IdentityRepo: ...
+
+    @property
+    def audit(self) -> AuditRepo: ...
 
 
 class Store(Protocol):

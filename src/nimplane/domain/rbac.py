@@ -1,7 +1,13 @@
-"""Roles as permission sets, scopes that nest, and the one `is_allowed` check (D10)."""
+"""Roles as permission sets, scopes that nest, and the one `is_allowed` check (D10).
+
+Resource types and actions are Run:ai's (`ResourceType`, `Action`). A role grants actions on
+resource types; an access rule gives a subject a role in a scope; a scope covers everything
+beneath it (system > tenant > cluster > department > project).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -17,47 +23,146 @@ class Action(StrEnum):
 
 
 class ScopeType(StrEnum):
+    system = "system"
     tenant = "tenant"
     cluster = "cluster"
     department = "department"
     project = "project"
 
 
-SYSTEM_ADMINISTRATOR: Final = "System administrator"
-ALL_ACTIONS: Final = frozenset(Action)
-READ_ONLY: Final = frozenset({Action.read})
+class ResourceType(StrEnum):
+    """The Run:ai resource types nimplane checks."""
 
-ROLE_PERMISSIONS: Final[dict[str, dict[str, frozenset[Action]]]] = {
-    SYSTEM_ADMINISTRATOR: {"*": ALL_ACTIONS},
-    "Department administrator": {
-        "inferences": ALL_ACTIONS,
-        "workloads": ALL_ACTIONS,
-        "project": ALL_ACTIONS,
-        "department": READ_ONLY,
-        "access-rules": ALL_ACTIONS,
-        "service-account": ALL_ACTIONS,
-        "nodepools": READ_ONLY,
-        "cluster": READ_ONLY,
-    },
-    "ML engineer": {
-        "inferences": ALL_ACTIONS,
-        "workloads": READ_ONLY,
-        "project": READ_ONLY,
-        "department": READ_ONLY,
-        "nodepools": READ_ONLY,
-        "cluster": READ_ONLY,
-    },
-    "L1 researcher": {
-        "inferences": ALL_ACTIONS,
-        "workloads": ALL_ACTIONS,
-        "project": READ_ONLY,
-        "department": READ_ONLY,
-        "nodepools": READ_ONLY,
-        "cluster": READ_ONLY,
-    },
-    "Viewer": {"*": READ_ONLY},
+    tenant = "tenant"
+    department = "department"
+    project = "project"
+    cluster = "cluster"
+    nodepools = "nodepools"
+    nodes = "nodes"
+    users = "users"
+    service_account = "service-account"
+    roles = "roles"
+    access_rules = "access_rules"
+    workloads = "workloads"
+    inferences = "inferences"
+    workload_properties = "workload-properties"
+    events_history = "events-history"
+
+
+GROUP_OF: Final[dict[ResourceType, str]] = {
+    ResourceType.tenant: "organization",
+    ResourceType.department: "organization",
+    ResourceType.project: "organization",
+    ResourceType.cluster: "physical-resource",
+    ResourceType.nodepools: "physical-resource",
+    ResourceType.nodes: "physical-resource",
+    ResourceType.users: "iam",
+    ResourceType.service_account: "iam",
+    ResourceType.roles: "iam",
+    ResourceType.access_rules: "iam",
+    ResourceType.workloads: "workload",
+    ResourceType.inferences: "workload",
+    ResourceType.workload_properties: "workload",
+    ResourceType.events_history: "organization",
 }
-"""Role name -> resource type -> allowed actions ("*" is every resource type)."""
+"""Run:ai's `ResourceTypeGroupId` of each resource type (for the roles API)."""
+
+ALL: Final = frozenset(Action)
+READ: Final = frozenset({Action.read})
+Grants = dict[ResourceType, frozenset[Action]]
+
+
+def _grants(actions: frozenset[Action], types: Iterable[ResourceType]) -> Grants:
+    return dict.fromkeys(types, actions)
+
+
+_ORG_VIEW = (
+    ResourceType.department,
+    ResourceType.project,
+    ResourceType.cluster,
+    ResourceType.nodepools,
+    ResourceType.nodes,
+    ResourceType.roles,
+    ResourceType.workload_properties,
+)
+
+
+@dataclass(frozen=True)
+class Role:
+    """A predefined Run:ai role: an id, a name and what it grants."""
+
+    id: int
+    name: str
+    description: str
+    grants: Grants
+
+    def allows(self, resource_type: str, action: Action) -> bool:
+        try:
+            return action in self.grants.get(ResourceType(resource_type), frozenset())
+        except ValueError:
+            return False
+
+
+SYSTEM_ADMINISTRATOR: Final = "System administrator"
+
+ROLES: Final[tuple[Role, ...]] = (
+    Role(
+        1,
+        SYSTEM_ADMINISTRATOR,
+        "Manages everything: the organisation, identities, access rules and all workloads.",
+        _grants(ALL, ResourceType),
+    ),
+    Role(
+        2,
+        "Department administrator",
+        "Manages the departments and projects in scope, their workloads, service accounts "
+        "and access rules; views the physical resources.",
+        {
+            **_grants(READ, _ORG_VIEW),
+            **_grants(
+                ALL,
+                (
+                    ResourceType.department,
+                    ResourceType.project,
+                    ResourceType.service_account,
+                    ResourceType.access_rules,
+                    ResourceType.workloads,
+                    ResourceType.inferences,
+                ),
+            ),
+            ResourceType.events_history: READ,
+        },
+    ),
+    Role(
+        3,
+        "ML engineer",
+        "Deploys and manages inference workloads (NIM services) in scope; views departments, "
+        "projects, clusters, node pools and nodes.",
+        {
+            **_grants(READ, _ORG_VIEW),
+            ResourceType.inferences: ALL,
+            ResourceType.workloads: READ,
+        },
+    ),
+    Role(
+        4,
+        "L1 researcher",
+        "Manages workloads of every kind in scope, inference included; views the organisation.",
+        {
+            **_grants(READ, _ORG_VIEW),
+            ResourceType.inferences: ALL,
+            ResourceType.workloads: ALL,
+        },
+    ),
+    Role(
+        5,
+        "Viewer",
+        "Views the organisation and the workloads in scope; changes nothing.",
+        {**_grants(READ, _ORG_VIEW), ResourceType.inferences: READ, ResourceType.workloads: READ},
+    ),
+)
+ROLES_BY_NAME: Final[dict[str, Role]] = {role.name: role for role in ROLES}
+ROLES_BY_ID: Final[dict[int, Role]] = {role.id: role for role in ROLES}
 
 
 @dataclass(frozen=True)
@@ -71,6 +176,8 @@ class ScopePath:
 
     def contains(self, scope_type: str, scope_id: str) -> bool:
         """Whether a rule at (scope_type, scope_id) covers this path (scopes nest)."""
+        if scope_type == ScopeType.system:
+            return True
         ids = {
             ScopeType.tenant: self.tenant_id,
             ScopeType.cluster: self.cluster_id,
@@ -81,9 +188,8 @@ class ScopePath:
 
 
 def role_allows(role_name: str, resource_type: str, action: Action) -> bool:
-    permissions = ROLE_PERMISSIONS.get(role_name, {})
-    allowed = permissions.get(resource_type, permissions.get("*", frozenset()))
-    return action in allowed
+    role = ROLES_BY_NAME.get(role_name)
+    return role is not None and role.allows(resource_type, action)
 
 
 def is_allowed(principal: Principal, resource_type: str, action: Action, where: ScopePath) -> bool:
@@ -92,4 +198,16 @@ def is_allowed(principal: Principal, resource_type: str, action: Action, where: 
         role_allows(rule.role_name, resource_type, action)
         and where.contains(rule.scope_type, rule.scope_id)
         for rule in principal.rules
+    )
+
+
+def can_grant(principal: Principal, role: Role, where: ScopePath) -> bool:
+    """No escalation: a principal may hand out a role at a scope only if it holds, at that
+    scope, every permission the role grants (and may manage access rules there)."""
+    if not is_allowed(principal, ResourceType.access_rules, Action.create, where):
+        return False
+    return all(
+        is_allowed(principal, resource_type, action, where)
+        for resource_type, actions in role.grants.items()
+        for action in actions
     )

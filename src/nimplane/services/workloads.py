@@ -20,7 +20,6 @@ from nimplane.domain.errors import (
     AlreadyExists,
     ComplianceIssue,
     Conflict,
-    Forbidden,
     Invalid,
     NotFound,
 )
@@ -28,7 +27,7 @@ from nimplane.domain.identity import Principal
 from nimplane.domain.listing import WorkloadQuery, apply_query
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
-from nimplane.domain.rbac import Action, ScopePath, is_allowed
+from nimplane.domain.rbac import Action, ResourceType, is_allowed
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest, wire_issues
 from nimplane.domain.validation import (
     ValidationContext,
@@ -43,8 +42,9 @@ from nimplane.domain.workloads import (
     Workload,
     name_with_random_suffix,
 )
+from nimplane.services.authz import project_scope, require
 
-RESOURCE_TYPE = "inferences"
+RESOURCE_TYPE = ResourceType.inferences
 INVALID_MESSAGE = "The workload request is invalid; see complianceIssues"
 _MAX_UPDATE_ATTEMPTS = 20
 _MAX_NAME_ATTEMPTS = 5
@@ -64,21 +64,8 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def scope_of(project: Project) -> ScopePath:
-    return ScopePath(
-        tenant_id=str(project.tenant_id),
-        cluster_id=project.cluster_id,
-        department_id=project.department_id,
-        project_id=project.id,
-    )
-
-
 def _require(principal: Principal, action: Action, project: Project) -> None:
-    if not is_allowed(principal, RESOURCE_TYPE, action, scope_of(project)):
-        raise Forbidden(
-            f"You do not have sufficient permissions: {action.value} {RESOURCE_TYPE} "
-            f"in project '{project.name}'."
-        )
+    require(principal, RESOURCE_TYPE, action, project_scope(project), f"project '{project.name}'")
 
 
 def _parse_id(workload_id: str) -> str:
@@ -279,6 +266,6 @@ class WorkloadService:
         readable = [
             w
             for w in candidates
-            if is_allowed(principal, RESOURCE_TYPE, Action.read, scope_of(w.project))
+            if is_allowed(principal, RESOURCE_TYPE, Action.read, project_scope(w.project))
         ]
         return apply_query(readable, query)

@@ -9,6 +9,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 
 from nimplane.domain.ports import Transaction
+from nimplane.storage.audit import SqlAuditRepo
 from nimplane.storage.db import ping, transaction
 from nimplane.storage.group_commit import GroupCommitWriter
 from nimplane.storage.identity import SqlIdentityRepo
@@ -23,6 +24,7 @@ class SqlTransaction:
         self.workloads = SqlWorkloadRepo(conn)
         self.org = SqlOrgRepo(conn)
         self.identity = SqlIdentityRepo(conn)
+        self.audit = SqlAuditRepo(conn)
 
 
 class SqlStore:

@@ -78,7 +78,12 @@ departments = Table(
     Column("id", Integer, primary_key=True),
     Column("cluster_id", String(36), ForeignKey("clusters.id"), nullable=False),
     Column("name", String(63), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("resources", JSON, nullable=False, server_default=text("'[]'")),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=True),
+    Column("updated_by", String(255), nullable=True),
     Index("uq_departments_cluster_name", "cluster_id", "name", unique=True),
 )
 
@@ -90,7 +95,15 @@ projects = Table(
     Column("cluster_id", String(36), ForeignKey("clusters.id"), nullable=False),
     Column("name", String(63), nullable=False),
     Column("namespace", String(63), nullable=False),
+    Column("requested_namespace", String(63), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("resources", JSON, nullable=False, server_default=text("'[]'")),
+    Column("default_node_pools", JSON, nullable=True),
+    Column("scheduling_rules", JSON, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=True),
+    Column("updated_by", String(255), nullable=True),
     Index("uq_projects_cluster_name", "cluster_id", "name", unique=True),
 )
 
@@ -102,7 +115,11 @@ node_pools = Table(
     Column("name", String(63), nullable=False),
     Column("label_key", String(253), nullable=True),
     Column("label_value", String(63), nullable=True),
+    Column("settings", JSON, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=True),
+    Column("updated_by", String(255), nullable=True),
     Index("uq_node_pools_cluster_name", "cluster_id", "name", unique=True),
 )
 
@@ -116,6 +133,40 @@ service_accounts = Table(
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(255), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=True),
+    Column("updated_by", String(255), nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(255), nullable=False, unique=True),
+    Column("password_hash", String(512), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=True),
+    Column("updated_by", String(255), nullable=True),
+)
+
+audit_logs = Table(
+    "audit_logs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("subject", String(255), nullable=True),
+    Column("subject_type", String(32), nullable=True),
+    Column("action", String(16), nullable=False),
+    Column("http_method", String(8), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=True),
+    Column("resource_name", String(255), nullable=True),
+    Column("status_code", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Index("ix_audit_logs_timestamp", "timestamp"),
 )
 
 access_rules = Table(

@@ -1,0 +1,60 @@
+"""The audit trail: what one mutating API call was, in Run:ai's vocabulary."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from nimplane.domain.rbac import ResourceType
+
+_ACTIONS = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+_ID = r"(?P<id>[^/]+)"
+_ROUTES: tuple[tuple[re.Pattern[str], str, str | None], ...] = tuple(
+    (re.compile(pattern), resource, action)
+    for pattern, resource, action in (
+        (rf"^/api/v2/workloads/nim-services(/{_ID})?$", ResourceType.inferences, None),
+        (rf"^/api/v2/workloads/{_ID}$", ResourceType.workloads, None),
+        (r"^/api/v1/workloads/batch$", ResourceType.workloads, "update"),
+        (rf"^/api/v1/org-unit/departments(/{_ID}(/resources)?)?$", ResourceType.department, None),
+        (rf"^/api/v1/org-unit/projects(/{_ID}(/resources)?)?$", ResourceType.project, None),
+        (rf"^/api/v1/node-pools(/{_ID})?$", ResourceType.nodepools, None),
+        (rf"^/api/v1/service-accounts(/{_ID}(/secret)?)?$", ResourceType.service_account, None),
+        (rf"^/api/v1/users(/{_ID}(/.*)?)?$", ResourceType.users, None),
+        (rf"^/api/v1/authorization/access-rules(/{_ID})?$", ResourceType.access_rules, None),
+    )
+)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what to which object, when, and how it ended."""
+
+    timestamp: datetime
+    subject: str | None
+    subject_type: str | None
+    action: str
+    http_method: str
+    url: str
+    resource_type: str
+    resource_id: str | None
+    resource_name: str | None
+    status_code: int
+    request_id: str | None = None
+    id: int | None = None
+
+    @property
+    def outcome(self) -> str:
+        return "success" if self.status_code < 400 else "failure"
+
+
+def classify(method: str, path: str) -> tuple[str, str, str | None] | None:
+    """(action, resource type, object id) of a mutating call, or None when nothing to record."""
+    action = _ACTIONS.get(method)
+    if action is None:
+        return None
+    for pattern, resource, fixed_action in _ROUTES:
+        match = pattern.match(path)
+        if match:
+            return fixed_action or action, str(resource), match.groupdict().get("id")
+    return None
