@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from nimplane.domain.audit import AuditEntry
+from nimplane.domain.cluster import Node
 from nimplane.domain.identity import AccessRule, ServiceAccount
 from nimplane.domain.workloads import Project, Workload
 
@@ -110,6 +111,9 @@ class Store(Protocol):
 
 class ClusterBackend(Protocol):
     """Where workloads actually run: the simulated cluster or Kubernetes."""
+
+    def nodes(self) -> tuple[Node, ...]:
+        """The nodes the cluster has now."""
 
     def teardown(self, workload: Workload) -> bool:
         """Remove what the cluster runs for `workload` (idempotent); True once nothing is left."""
