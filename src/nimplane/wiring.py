@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.metrics import Metrics, WorkloadPhaseCollector
 from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
 from nimplane.services.bootstrap import (
@@ -46,6 +47,7 @@ class AppState:
     auth: Authenticator
     workloads: WorkloadService
     audit: AuditService
+    metrics: Metrics
     inline_reads: bool = False
     """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
     block; PostgreSQL reads go through the worker threads."""
@@ -102,6 +104,12 @@ def bootstrap_admin(settings: Settings, store: SqlStore) -> None:
     )
 
 
+def new_metrics(workloads: WorkloadService) -> Metrics:
+    metrics = Metrics()
+    metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))
+    return metrics
+
+
 def build_state(settings: Settings) -> AppState:
     """Open the database, migrate it, seed the embedded organisation and the administrator."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,12 +125,14 @@ def build_state(settings: Settings) -> AppState:
         issuer=settings.auth.issuer,
         ttl_seconds=settings.auth.token_ttl_seconds,
     )
+    workloads = WorkloadService(store, SimulatedCluster())
     return AppState(
         settings=settings,
         engine=engine,
         store=store,
         auth=Authenticator(store, tokens, settings.auth.principal_cache_seconds),
-        workloads=WorkloadService(store, SimulatedCluster()),
+        workloads=workloads,
         audit=AuditService(store, settings.tenant_id),
+        metrics=new_metrics(workloads),
         inline_reads=engine.dialect.name == "sqlite",
     )

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.metrics import Metrics
 from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
 from nimplane.services.tokens import TokenService
@@ -31,6 +32,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         auth=Authenticator(store, TokenService(b"k" * 32, issuer="nimplane", ttl_seconds=3600), 0),
         workloads=WorkloadService(store, SimulatedCluster()),
         audit=AuditService(store, 1),
+        metrics=Metrics(),
     )
     with TestClient(create_app(settings, state=state)) as client:
         assert client.get("/healthz").status_code == 200

@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from nimplane import __version__
 from nimplane.api.audit import AuditMiddleware
 from nimplane.api.errors import install_error_handlers
+from nimplane.api.observability import RequestContextMiddleware
 from nimplane.api.openapi import build_openapi
-from nimplane.api.routes import audit_logs, health, nim_services, tokens, workloads
+from nimplane.api.routes import audit_logs, health, metrics, nim_services, tokens, workloads
 from nimplane.settings import Settings
 from nimplane.wiring import AppState, build_state
 
@@ -42,11 +43,12 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     )
     if state is not None:
         app.state.nimplane = state
-    for module in (tokens, nim_services, workloads, audit_logs, health):
+    for module in (tokens, nim_services, workloads, audit_logs, metrics, health):
         # Mounted flat rather than with include_router: no per-request router nesting, and the
         # route modules carry no prefixes or router-level dependencies to merge.
         app.router.routes.extend(module.router.routes)
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

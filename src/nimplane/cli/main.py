@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
+from nimplane.logs import configure_logging
 from nimplane.settings import Settings
 
 app = typer.Typer(help="nimplane: a Run:ai-compatible control plane for NVIDIA NIM services.")
@@ -40,6 +40,7 @@ def serve(
         typer.Option(help="postgresql://... to use PostgreSQL (or NIMPLANE_DATABASE_URL)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option(help="json (one object per line) or text.")] = "json",
 ) -> None:
     """Run the API server (SQLite in the data dir and the simulated cluster by default)."""
     import uvicorn
@@ -49,14 +50,13 @@ def serve(
     settings = load_settings(
         config, host=host, port=port, data_dir=data_dir, database_url=database_url
     )
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(log_level, json_lines=log_format == "json")
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=None,  # keep the JSON handlers configured above
         access_log=False,
         timeout_graceful_shutdown=10,
     )

@@ -30,6 +30,9 @@ class WorkloadRepo(Protocol):
 
     def count_live_in_project(self, project_id: str) -> int: ...
 
+    def count_by_phase(self) -> dict[str, int]:
+        """Live workloads per phase name."""
+
 
 class OrgRepo(Protocol):
     def project(self, project_id: str) -> Project | None: ...

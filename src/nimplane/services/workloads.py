@@ -250,6 +250,11 @@ class WorkloadService:
 
         return self._retry_lost_races(mark).workload
 
+    def count_by_phase(self) -> dict[str, int]:
+        """Live workloads per phase (for the metrics endpoint; no permission check)."""
+        with self._store.read() as tx:
+            return tx.workloads.count_by_phase()
+
     def _retry_lost_races(self, work: Callable[[Transaction], Outcome | None]) -> Outcome:
         """Run a read-modify-write until its conditional write wins (PostgreSQL replicas race;
         on SQLite the single writer never loses)."""

@@ -130,6 +130,14 @@ class SqlWorkloadRepo:
             _to_workload(row) for row in self._conn.execute(query.order_by(workloads.c.created_at))
         ]
 
+    def count_by_phase(self) -> dict[str, int]:
+        rows = self._conn.execute(
+            select(workloads.c.phase, func.count())
+            .where(workloads.c.torn_down_at.is_(None))
+            .group_by(workloads.c.phase)
+        )
+        return {str(phase): int(count) for phase, count in rows}
+
     def count_live_in_project(self, project_id: str) -> int:
         return int(
             self._conn.execute(

@@ -1,0 +1,52 @@
+"""The server's Prometheus metrics: one registry per server, and the metrics in it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from nimplane.domain.workloads import Phase
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """The registry of one server and the metrics in it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "nimplane_api_requests_total",
+            "API requests by route template, method and status code.",
+            ("route", "method", "code"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "nimplane_api_request_duration_seconds",
+            "API request duration by route template and method.",
+            ("route", "method"),
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class WorkloadPhaseCollector(Collector):
+    """`nimplane_workloads{phase}`: live workloads by phase, counted when scraped."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "nimplane_workloads", "Live workloads by phase.", labels=["phase"]
+        )
+        counts: dict[str, int] = self._counts()
+        for phase in Phase:
+            family.add_metric([phase.value], counts.get(phase.value, 0))
+        yield family
