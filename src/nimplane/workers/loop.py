@@ -1,0 +1,62 @@
+"""A periodic background loop: runs one pass of work every `period` seconds, or at once when
+woken, in a worker thread, with exponential backoff while passes fail.
+
+The loop holds no rules: a pass is a use case (a scheduling cycle, a reconcile sweep). It
+stops cleanly when the server shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicLoop:
+    def __init__(
+        self, name: str, work: Callable[[], object], period: float, max_backoff: float = 30.0
+    ) -> None:
+        self.name = name
+        self._work = work
+        self._period = period
+        self._max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.passes = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"nimplane-{self.name}")
+
+    def wake(self) -> None:
+        """Run the next pass now rather than at the end of the period (thread-safe via the loop)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = self._period
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            self._wake.clear()
+            try:
+                await run_in_threadpool(self._work)
+            except Exception:
+                self.failures += 1
+                delay = min(self._max_backoff, max(self._period, delay * 2))
+                log.exception("%s pass failed; next attempt in %.1f s", self.name, delay)
+            else:
+                delay = self._period
+            self.passes += 1
