@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from nimplane.domain.workloads import Phase
+from nimplane.domain.phases import Phase
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

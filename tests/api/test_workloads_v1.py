@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.domain.workloads import Phase
+from nimplane.domain.phases import Phase
 from tests.conftest import nim_request
 
 NIM = "/api/v2/workloads/nim-services"

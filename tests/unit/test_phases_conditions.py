@@ -7,8 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from nimplane.domain.conditions import set_condition
-from nimplane.domain.phases import TRANSITIONS, IllegalTransition, PhaseState, totals, transition
-from nimplane.domain.workloads import Phase
+from nimplane.domain.phases import (
+    TRANSITIONS,
+    IllegalTransition,
+    Phase,
+    PhaseState,
+    totals,
+    transition,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

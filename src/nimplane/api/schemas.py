@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nimplane.domain.phases import Phase
 from nimplane.domain.spec import NimServiceSpec, Preemptibility
-from nimplane.domain.workloads import DesiredPhase, Phase
+from nimplane.domain.workloads import DesiredPhase
 
 
 class Model(BaseModel):

@@ -5,10 +5,12 @@ The one place that decides how a stored workload looks on the wire.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from nimplane.domain.catalog import NIM_GVK, PRIORITY_CLASSES
-from nimplane.domain.workloads import Phase, Workload
+from nimplane.domain.phases import Phase, totals
+from nimplane.domain.workloads import Workload
 
 Json = dict[str, Any]
 
@@ -59,10 +61,26 @@ def workload_v2_view(w: Workload) -> Json:
     }
 
 
-def workload_v1_view(w: Workload, *, detailed: bool = False) -> Json:
+def _conditions_view(w: Workload) -> list[Json]:
+    return [
+        {
+            "type": c.type,
+            "status": c.status,
+            "reason": c.reason,
+            "message": c.message,
+            "lastTransitionTime": c.last_transition_time,
+        }
+        for c in w.status.conditions
+    ]
+
+
+def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> Json:
     """Run:ai's v1 `Workload` (and `WorkloadDetailed` with pending scheduling messages)."""
     spec = w.spec
+    status = w.status
     compute = spec.get("compute", {})
+    pods: list[Json] = (status.placement or {}).get("pods", [])
+    pending_seconds, running_seconds = totals(status.phase_state, now)
     view: Json = {
         "type": w.workload_type,
         "name": w.name,
@@ -79,30 +97,33 @@ def workload_v1_view(w: Workload, *, detailed: bool = False) -> Json:
         "namespace": w.project.namespace,
         "createdAt": w.created_at,
         "submittedBy": w.created_by,
-        "phase": w.phase.value,
-        "phaseMessage": w.phase_message or "",
-        "conditions": [],
-        "k8sPhase": "" if w.phase is Phase.Creating else w.phase.value,
+        "phase": status.phase.value,
+        "phaseMessage": status.phase_message or "",
+        "phaseReason": status.phase_reason,
+        "conditions": _conditions_view(w),
+        "k8sPhase": "" if status.phase is Phase.Creating else status.phase.value,
         "tenantId": w.project.tenant_id,
-        "runningPods": 0,
-        "phaseUpdatedAt": w.phase_updated_at,
-        "k8sPhaseUpdatedAt": w.phase_updated_at,
+        "runningPods": sum(1 for pod in pods if pod.get("ready")),
+        "phaseUpdatedAt": status.phase_updated_at,
+        "k8sPhaseUpdatedAt": status.phase_updated_at,
         "updatedAt": w.updated_at,
         "deletedAt": w.deleted_at,
         "category": w.category,
         "preemptible": w.preemptibility == "preemptible",
         "requestedNodePools": spec.get("nodePools", []),
+        "currentNodePools": sorted({str(pod["nodePool"]) for pod in pods if "nodePool" in pod}),
         "images": [spec["image"]] if "image" in spec else [],
         "urls": [],
         "completedAt": None,
-        "totalPendingTimeSeconds": 0,
-        "totalRunningTimeSeconds": 0,
+        "totalPendingTimeSeconds": pending_seconds,
+        "totalRunningTimeSeconds": running_seconds,
         "actionsSupport": {"delete": True, "suspend": True},
         "workloadRequestedResources": {
             "gpuRequestType": compute.get("gpuRequestType"),
             "gpu": {"request": compute.get("gpuDevicesRequest")},
         },
+        "allocatedResources": {"gpu": sum(float(pod.get("gpus", 0)) for pod in pods)},
     }
     if detailed:
-        view["pendingSchedulingMessages"] = []
+        view["pendingSchedulingMessages"] = list(status.pending_messages)
     return view

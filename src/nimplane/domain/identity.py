@@ -1,17 +1,38 @@
-"""Who is calling: service accounts, access rules, and the resolved principal of a request."""
+"""Who is calling: service accounts, local users, access rules, and the resolved principal."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
 class ServiceAccount:
+    """An organisation service account: its client id is the subject of its tokens and rules."""
+
     id: str
     name: str
     client_id: str
     secret_hash: str
     enabled: bool
+    created_at: datetime | None = None
+    created_by: str | None = None
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A local user: its username is the subject of its tokens and rules."""
+
+    id: str
+    username: str
+    password_hash: str
+    enabled: bool
+    created_at: datetime
+    created_by: str
+    updated_at: datetime | None = None
+    updated_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -24,6 +45,8 @@ class AccessRule:
     role_name: str
     scope_type: str
     scope_id: str
+    created_at: datetime | None = None
+    created_by: str | None = None
 
 
 @dataclass(frozen=True)

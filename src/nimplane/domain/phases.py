@@ -9,9 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Final
 
-from nimplane.domain.workloads import Phase
+
+class Phase(StrEnum):
+    """What the workload is observed to be (Run:ai's `Phase`)."""
+
+    Creating = "Creating"
+    Initializing = "Initializing"
+    Resuming = "Resuming"
+    Pending = "Pending"
+    Deleting = "Deleting"
+    Running = "Running"
+    Updating = "Updating"
+    Stopped = "Stopped"
+    Stopping = "Stopping"
+    Degraded = "Degraded"
+    Failed = "Failed"
+    Completed = "Completed"
+    Terminating = "Terminating"
+    Unknown = "Unknown"
+
 
 P = Phase
 TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {

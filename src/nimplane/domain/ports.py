@@ -7,10 +7,11 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from nimplane.domain.access import Scope
 from nimplane.domain.audit import AuditEntry
 from nimplane.domain.cluster import Node
-from nimplane.domain.identity import AccessRule, ServiceAccount
-from nimplane.domain.workloads import Project, Workload
+from nimplane.domain.identity import AccessRule, ServiceAccount, User
+from nimplane.domain.workloads import Project, Workload, WorkloadStatus
 
 T = TypeVar("T")
 
@@ -23,7 +24,11 @@ class WorkloadRepo(Protocol):
         """Store a new workload; raises AlreadyExists when its name is taken in its project."""
 
     def update(self, workload: Workload, expected_version: int) -> bool:
-        """Write the workload if its stored resource version still is `expected_version`."""
+        """Write metadata, desired phase and spec if the stored resource version still is
+        `expected_version` (status columns are left alone)."""
+
+    def update_status(self, workload_id: str, status: WorkloadStatus) -> bool:
+        """Write a live workload's status (never its spec); False if it is gone."""
 
     def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
         """Live workloads (or, with `deleted`, fully deleted ones) of the given projects."""
@@ -54,13 +59,89 @@ class OrgRepo(Protocol):
 
 
 class IdentityRepo(Protocol):
+    # service accounts (a service account's client id is the subject of its tokens and rules)
     def service_account_by_client_id(self, client_id: str) -> ServiceAccount | None: ...
 
-    def access_rules_for(self, subject_type: str, subject_id: str) -> list[AccessRule]: ...
+    def service_account(self, account_id: str) -> ServiceAccount | None: ...
+
+    def service_account_by_name(self, name: str) -> ServiceAccount | None: ...
+
+    def service_accounts(self) -> list[ServiceAccount]: ...
+
+    def insert_service_account(
+        self, name: str, client_id: str, secret_hash: str, now: datetime, by: str
+    ) -> ServiceAccount:
+        """Store a new, enabled account; raises AlreadyExists when the client id is taken."""
+
+    def update_service_account(
+        self,
+        account_id: str,
+        *,
+        now: datetime,
+        by: str,
+        name: str | None = None,
+        enabled: bool | None = None,
+        secret_hash: str | None = None,
+    ) -> None:
+        """Change the given fields (None: unchanged)."""
+
+    def delete_service_account(self, account_id: str) -> None: ...
 
     def upsert_service_account(
         self, name: str, client_id: str, secret_hash: str, now: datetime, by: str
     ) -> ServiceAccount: ...
+
+    # local users (a user's username is the subject of its tokens and rules)
+    def user(self, user_id: str) -> User | None: ...
+
+    def user_by_username(self, username: str) -> User | None: ...
+
+    def users(self) -> list[User]: ...
+
+    def insert_user(self, username: str, password_hash: str, now: datetime, by: str) -> User:
+        """Store a new, enabled user; raises AlreadyExists when the username is taken."""
+
+    def update_user(
+        self,
+        user_id: str,
+        *,
+        now: datetime,
+        by: str,
+        password_hash: str | None = None,
+        enabled: bool | None = None,
+        expected_password_hash: str | None = None,
+    ) -> bool:
+        """Change the given fields; with `expected_password_hash`, only if the stored hash
+        still is that one. Whether a row was written."""
+
+    def delete_user(self, user_id: str) -> None: ...
+
+    # access rules
+    def access_rules_for(self, subject_type: str, subject_id: str) -> list[AccessRule]: ...
+
+    def access_rules(self) -> list[AccessRule]: ...
+
+    def access_rule(self, rule_id: str) -> AccessRule | None: ...
+
+    def insert_access_rule(
+        self,
+        subject_type: str,
+        subject_id: str,
+        role_name: str,
+        scope_type: str,
+        scope_id: str,
+        now: datetime,
+        by: str,
+    ) -> AccessRule: ...
+
+    def delete_access_rule(self, rule_id: str) -> None: ...
+
+    def delete_access_rules_of(self, subject_type: str, subject_id: str) -> int:
+        """Remove every rule of a subject (its account is being deleted); how many."""
+
+    def delete_access_rules_in_scope(self, scope_type: str, scope_id: str) -> list[str]:
+        """Remove every rule on a scope that is being deleted; the subject ids that had one
+        (to `Authenticator.forget` after the commit)."""
 
     def ensure_access_rule(
         self,
@@ -72,6 +153,9 @@ class IdentityRepo(Protocol):
         now: datetime,
         by: str,
     ) -> None: ...
+
+    def scopes(self) -> list[Scope]:
+        """Every tenant, cluster, department and project, as scopes access rules may name."""
 
 
 class AuditRepo(Protocol):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from nimplane.domain.conditions import Condition
+from nimplane.domain.phases import Phase, PhaseState
 
 
 class DesiredPhase(StrEnum):
@@ -16,25 +19,6 @@ class DesiredPhase(StrEnum):
     Running = "Running"
     Stopped = "Stopped"
     Deleted = "Deleted"
-
-
-class Phase(StrEnum):
-    """What the workload is observed to be (Run:ai's `Phase`)."""
-
-    Creating = "Creating"
-    Initializing = "Initializing"
-    Resuming = "Resuming"
-    Pending = "Pending"
-    Deleting = "Deleting"
-    Running = "Running"
-    Updating = "Updating"
-    Stopped = "Stopped"
-    Stopping = "Stopping"
-    Degraded = "Degraded"
-    Failed = "Failed"
-    Completed = "Completed"
-    Terminating = "Terminating"
-    Unknown = "Unknown"
 
 
 @dataclass(frozen=True)
@@ -50,9 +34,51 @@ class Project:
     tenant_id: int
 
 
+@dataclass(frozen=True)
+class WorkloadStatus:
+    """What the scheduler and the lifecycle engine observed; the API never writes it."""
+
+    phase: Phase
+    phase_updated_at: datetime
+    phase_message: str | None = None
+    phase_reason: str | None = None
+    conditions: tuple[Condition, ...] = ()
+    pending_messages: tuple[dict[str, Any], ...] = ()
+    placement: dict[str, Any] | None = None
+    observed_generation: int = 0
+    pending_seconds: int = 0
+    running_seconds: int = 0
+
+    @property
+    def phase_state(self) -> PhaseState:
+        return PhaseState(
+            phase=self.phase,
+            since=self.phase_updated_at,
+            message=self.phase_message,
+            reason=self.phase_reason,
+            pending_seconds=self.pending_seconds,
+            running_seconds=self.running_seconds,
+        )
+
+    def with_phase(self, state: PhaseState) -> WorkloadStatus:
+        return replace(
+            self,
+            phase=state.phase,
+            phase_updated_at=state.since,
+            phase_message=state.message,
+            phase_reason=state.reason,
+            pending_seconds=state.pending_seconds,
+            running_seconds=state.running_seconds,
+        )
+
+
 @dataclass
 class Workload:
-    """One NIM service as stored: metadata, desired state, spec, and the observed phase."""
+    """One NIM service as stored: metadata, desired state and spec, and the observed status.
+
+    `resource_version` changes with every write of metadata, desired phase or spec (what the
+    NIM API returns and `If-Match` guards); status writes do not change it.
+    """
 
     id: str
     name: str
@@ -60,9 +86,7 @@ class Workload:
     workload_type: str
     spec: dict[str, Any]
     desired_phase: DesiredPhase
-    phase: Phase
-    phase_message: str | None
-    phase_updated_at: datetime
+    status: WorkloadStatus
     resource_version: int
     generation: int
     created_at: datetime

@@ -20,6 +20,7 @@ class TokenClaims:
     subject: str
     subject_type: str
     expires_at: int
+    issued_at: int = 0
 
 
 class TokenService:
@@ -90,4 +91,5 @@ class TokenService:
             subject=str(claims["sub"]),
             subject_type=str(claims.get("subject_type", "service-account")),
             expires_at=int(claims["exp"]),
+            issued_at=int(claims["iat"]),
         )

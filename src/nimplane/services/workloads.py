@@ -26,6 +26,7 @@ from nimplane.domain.errors import (
 from nimplane.domain.identity import Principal
 from nimplane.domain.listing import WorkloadQuery, apply_query
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
+from nimplane.domain.phases import Phase, transition
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
 from nimplane.domain.rbac import Action, ResourceType, is_allowed
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest, wire_issues
@@ -37,9 +38,9 @@ from nimplane.domain.validation import (
 )
 from nimplane.domain.workloads import (
     DesiredPhase,
-    Phase,
     Project,
     Workload,
+    WorkloadStatus,
     name_with_random_suffix,
 )
 from nimplane.services.authz import project_scope, require
@@ -159,9 +160,7 @@ class WorkloadService:
                 workload_type=NIM_WORKLOAD_TYPE,
                 spec=apply_defaults(change.spec),
                 desired_phase=DesiredPhase.Running,
-                phase=Phase.Creating,
-                phase_message=None,
-                phase_updated_at=now,
+                status=WorkloadStatus(phase=Phase.Creating, phase_updated_at=now),
                 resource_version=1,
                 generation=1,
                 created_at=now,
@@ -235,8 +234,9 @@ class WorkloadService:
             deleted = replace(
                 current,
                 desired_phase=DesiredPhase.Deleted,
-                phase=Phase.Deleting,
-                phase_updated_at=now,
+                status=current.status.with_phase(
+                    transition(current.status.phase_state, Phase.Deleting, now)
+                ),
                 resource_version=current.resource_version + 1,
                 updated_at=now,
                 updated_by=principal.subject,

@@ -150,6 +150,20 @@ users = Table(
     Column("updated_by", String(255), nullable=True),
 )
 
+workload_events = Table(
+    "workload_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workload_id", String(36), ForeignKey("workloads.id"), nullable=False),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("involved_object", String(255), nullable=True),
+    Index("ix_workload_events_workload", "workload_id", "timestamp"),
+)
+
 audit_logs = Table(
     "audit_logs",
     metadata,
@@ -209,6 +223,14 @@ workloads = Table(
     Column("deleted_at", UtcDateTime, nullable=True),
     Column("deleted_by", String(255), nullable=True),
     Column("torn_down_at", UtcDateTime, nullable=True),
+    # Status, written only by the scheduler and the lifecycle engine (never by the API):
+    Column("phase_reason", String(64), nullable=True),
+    Column("conditions", JSON, nullable=True),
+    Column("pending_messages", JSON, nullable=True),
+    Column("placement", JSON, nullable=True),
+    Column("observed_generation", Integer, nullable=False, server_default=text("0")),
+    Column("pending_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("running_seconds", Integer, nullable=False, server_default=text("0")),
     Index(
         "uq_workloads_live_name",
         "project_id",

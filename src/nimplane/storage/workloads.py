@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from nimplane.domain.conditions import Condition
 from nimplane.domain.errors import AlreadyExists
-from nimplane.domain.workloads import DesiredPhase, Phase, Project, Workload
+from nimplane.domain.phases import Phase
+from nimplane.domain.workloads import DesiredPhase, Project, Workload, WorkloadStatus
 from nimplane.storage.tables import clusters, departments, projects, workloads
 
 _SELECT: Select[Any] = (
@@ -30,12 +33,45 @@ _SELECT: Select[Any] = (
 # request pays only for binding its parameters.
 _GET_LIVE = _SELECT.where(workloads.c.id == bindparam("id"), workloads.c.torn_down_at.is_(None))
 _INSERT = insert(workloads)
+_UPDATE_STATUS = update(workloads).where(
+    workloads.c.id == bindparam("match_id"), workloads.c.torn_down_at.is_(None)
+)
 _UPDATE_IF_VERSION = update(workloads).where(
     and_(
         workloads.c.id == bindparam("match_id"),
         workloads.c.resource_version == bindparam("match_version"),
     )
 )
+
+
+def _conditions_to_json(conditions: tuple[Condition, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": c.type,
+            "status": c.status,
+            "reason": c.reason,
+            "message": c.message,
+            "lastTransitionTime": c.last_transition_time.isoformat()
+            if c.last_transition_time
+            else None,
+        }
+        for c in conditions
+    ]
+
+
+def _conditions_from_json(items: list[dict[str, Any]] | None) -> tuple[Condition, ...]:
+    return tuple(
+        Condition(
+            type=item["type"],
+            status=item["status"],
+            reason=item.get("reason"),
+            message=item.get("message"),
+            last_transition_time=datetime.fromisoformat(item["lastTransitionTime"])
+            if item.get("lastTransitionTime")
+            else None,
+        )
+        for item in items or []
+    )
 
 
 def _to_workload(row: Row[Any]) -> Workload:
@@ -55,9 +91,18 @@ def _to_workload(row: Row[Any]) -> Workload:
         workload_type=m["workload_type"],
         spec=m["spec"],
         desired_phase=DesiredPhase(m["desired_phase"]),
-        phase=Phase(m["phase"]),
-        phase_message=m["phase_message"],
-        phase_updated_at=m["phase_updated_at"],
+        status=WorkloadStatus(
+            phase=Phase(m["phase"]),
+            phase_updated_at=m["phase_updated_at"],
+            phase_message=m["phase_message"],
+            phase_reason=m["phase_reason"],
+            conditions=_conditions_from_json(m["conditions"]),
+            pending_messages=tuple(m["pending_messages"] or ()),
+            placement=m["placement"],
+            observed_generation=m["observed_generation"],
+            pending_seconds=m["pending_seconds"],
+            running_seconds=m["running_seconds"],
+        ),
         resource_version=m["resource_version"],
         generation=m["generation"],
         created_at=m["created_at"],
@@ -70,7 +115,8 @@ def _to_workload(row: Row[Any]) -> Workload:
     )
 
 
-def _values(w: Workload) -> dict[str, Any]:
+def _spec_values(w: Workload) -> dict[str, Any]:
+    """The columns the API owns: metadata, desired phase, spec and their versions."""
     return {
         "tenant_id": w.project.tenant_id,
         "cluster_id": w.project.cluster_id,
@@ -79,9 +125,6 @@ def _values(w: Workload) -> dict[str, Any]:
         "workload_type": w.workload_type,
         "spec": w.spec,
         "desired_phase": w.desired_phase.value,
-        "phase": w.phase.value,
-        "phase_message": w.phase_message,
-        "phase_updated_at": w.phase_updated_at,
         "resource_version": w.resource_version,
         "generation": w.generation,
         "priority_class": w.priority_class,
@@ -97,6 +140,22 @@ def _values(w: Workload) -> dict[str, Any]:
     }
 
 
+def _status_values(status: WorkloadStatus) -> dict[str, Any]:
+    """The columns the scheduler and the lifecycle engine own."""
+    return {
+        "phase": status.phase.value,
+        "phase_message": status.phase_message,
+        "phase_updated_at": status.phase_updated_at,
+        "phase_reason": status.phase_reason,
+        "conditions": _conditions_to_json(status.conditions),
+        "pending_messages": list(status.pending_messages),
+        "placement": status.placement,
+        "observed_generation": status.observed_generation,
+        "pending_seconds": status.pending_seconds,
+        "running_seconds": status.running_seconds,
+    }
+
+
 class SqlWorkloadRepo:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -107,7 +166,10 @@ class SqlWorkloadRepo:
 
     def insert(self, workload: Workload) -> None:
         try:
-            self._conn.execute(_INSERT, {"id": workload.id, **_values(workload)})
+            self._conn.execute(
+                _INSERT,
+                {"id": workload.id, **_spec_values(workload), **_status_values(workload.status)},
+            )
         except IntegrityError as exc:  # the transaction rolls back as this propagates
             raise AlreadyExists(
                 f"A workload named '{workload.name}' already exists in project "
@@ -117,7 +179,13 @@ class SqlWorkloadRepo:
     def update(self, workload: Workload, expected_version: int) -> bool:
         result = self._conn.execute(
             _UPDATE_IF_VERSION,
-            {"match_id": workload.id, "match_version": expected_version, **_values(workload)},
+            {"match_id": workload.id, "match_version": expected_version, **_spec_values(workload)},
+        )
+        return result.rowcount == 1
+
+    def update_status(self, workload_id: str, status: WorkloadStatus) -> bool:
+        result = self._conn.execute(
+            _UPDATE_STATUS, {"match_id": workload_id, **_status_values(status)}
         )
         return result.rowcount == 1
 

@@ -24,6 +24,7 @@ from nimplane.domain.listing import (
     WorkloadQuery,
     parse_filters,
 )
+from nimplane.services.workloads import utc_now
 
 router = APIRouter()
 
@@ -122,7 +123,8 @@ async def get_workloads(
         limit=limit,
     )
     page, total = await as_caller(request, lambda s, p: s.workloads.list(p, query), read_only=True)
-    payload: dict[str, object] = {"workloads": [workload_v1_view(w) for w in page]}
+    now = utc_now()
+    payload: dict[str, object] = {"workloads": [workload_v1_view(w, now) for w in page]}
     if offset + len(page) < total:
         payload["next"] = offset + len(page)
     return json_response(payload)
@@ -160,4 +162,4 @@ async def get_workload(
     workload_id: str = Path(alias="workloadId", description="The ID of the workload."),
 ) -> Response:
     w = await as_caller(request, lambda s, p: s.workloads.get(p, workload_id), read_only=True)
-    return json_response(workload_v1_view(w, detailed=True), version=w.resource_version)
+    return json_response(workload_v1_view(w, utc_now(), detailed=True), version=w.resource_version)
