@@ -65,6 +65,7 @@ def app_state(settings: Settings) -> Iterator[AppState]:
 def state(app_state: AppState) -> AppState:
     """The session's state with no workloads left from earlier tests."""
     with app_state.engine.begin() as conn:
+        conn.execute(delete(tables.workload_events))
         conn.execute(delete(tables.workloads))
     return app_state
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.domain.ports import ClusterBackend
 from nimplane.metrics import Metrics, WorkloadPhaseCollector
 from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
@@ -24,7 +25,10 @@ from nimplane.services.bootstrap import (
     has_service_account,
     seed_organisation,
 )
+from nimplane.services.identity import IdentityService
+from nimplane.services.org import OrgService
 from nimplane.services.tokens import TokenService
+from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
 from nimplane.settings import Settings
 from nimplane.storage.db import create_db_engine, migrate
@@ -47,7 +51,13 @@ class AppState:
     auth: Authenticator
     workloads: WorkloadService
     audit: AuditService
+    org: OrgService
+    cluster: ClusterBackend
+    """Where workloads run (the simulated cluster today)."""
+    identity: IdentityService
+    workload_properties: WorkloadPropertiesService
     metrics: Metrics
+    cluster_id: str
     inline_reads: bool = False
     """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
     block; PostgreSQL reads go through the worker threads."""
@@ -118,21 +128,30 @@ def build_state(settings: Settings) -> AppState:
     )
     migrate(engine)
     store = SqlStore(engine)
-    seed_organisation(store, EmbeddedOrg(settings.tenant_id, settings.cluster_name), utc_now())
+    cluster_id = seed_organisation(
+        store, EmbeddedOrg(settings.tenant_id, settings.cluster_name), utc_now()
+    )
     bootstrap_admin(settings, store)
     tokens = TokenService(
         load_signing_key(settings),
         issuer=settings.auth.issuer,
         ttl_seconds=settings.auth.token_ttl_seconds,
     )
-    workloads = WorkloadService(store, SimulatedCluster())
+    cluster = SimulatedCluster()
+    workloads = WorkloadService(store, cluster)
+    auth = Authenticator(store, tokens, settings.auth.principal_cache_seconds)
     return AppState(
         settings=settings,
         engine=engine,
         store=store,
-        auth=Authenticator(store, tokens, settings.auth.principal_cache_seconds),
+        auth=auth,
         workloads=workloads,
         audit=AuditService(store, settings.tenant_id),
+        org=OrgService(store, cluster, auth.forget),
+        cluster=cluster,
+        identity=IdentityService(store, auth.forget, settings.tenant_id),
+        workload_properties=WorkloadPropertiesService(settings.tenant_id),
         metrics=new_metrics(workloads),
+        cluster_id=cluster_id,
         inline_reads=engine.dialect.name == "sqlite",
     )

@@ -9,7 +9,10 @@ from nimplane.backends.simulated import SimulatedCluster
 from nimplane.metrics import Metrics
 from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
+from nimplane.services.identity import IdentityService
+from nimplane.services.org import OrgService
 from nimplane.services.tokens import TokenService
+from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService
 from nimplane.settings import Settings
 from nimplane.storage.db import create_db_engine
@@ -32,7 +35,12 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         auth=Authenticator(store, TokenService(b"k" * 32, issuer="nimplane", ttl_seconds=3600), 0),
         workloads=WorkloadService(store, SimulatedCluster()),
         audit=AuditService(store, 1),
+        org=OrgService(store, SimulatedCluster()),
+        cluster=SimulatedCluster(),
+        identity=IdentityService(store, lambda _subject: None, 1),
+        workload_properties=WorkloadPropertiesService(1),
         metrics=Metrics(),
+        cluster_id="00000000-0000-0000-0000-000000000000",
     )
     with TestClient(create_app(settings, state=state)) as client:
         assert client.get("/healthz").status_code == 200

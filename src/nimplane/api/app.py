@@ -13,7 +13,22 @@ from nimplane.api.audit import AuditMiddleware
 from nimplane.api.errors import install_error_handlers
 from nimplane.api.observability import RequestContextMiddleware
 from nimplane.api.openapi import build_openapi
-from nimplane.api.routes import audit_logs, health, metrics, nim_services, tokens, workloads
+from nimplane.api.routes import (
+    access_rules,
+    audit_logs,
+    clusters,
+    health,
+    metrics,
+    nim_services,
+    node_pools,
+    org_units,
+    roles,
+    service_accounts,
+    tokens,
+    users,
+    workload_properties,
+    workloads,
+)
 from nimplane.settings import Settings
 from nimplane.wiring import AppState, build_state
 
@@ -43,7 +58,22 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     )
     if state is not None:
         app.state.nimplane = state
-    for module in (tokens, nim_services, workloads, audit_logs, metrics, health):
+    for module in (
+        tokens,
+        nim_services,
+        workloads,
+        org_units,
+        node_pools,
+        clusters,
+        audit_logs,
+        service_accounts,
+        users,
+        access_rules,
+        roles,
+        workload_properties,
+        metrics,
+        health,
+    ):
         # Mounted flat rather than with include_router: no per-request router nesting, and the
         # route modules carry no prefixes or router-level dependencies to merge.
         app.router.routes.extend(module.router.routes)

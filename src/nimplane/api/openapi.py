@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from nimplane import __version__
+from nimplane.api.identity_schemas import REQUEST_MODELS as IDENTITY_REQUESTS
+from nimplane.api.org_schemas import REQUEST_MODELS as ORG_REQUESTS
 from nimplane.api.schemas import TokenRequest
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest
 
@@ -17,6 +19,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     NimServiceCreateRequest,
     NimServiceUpdateRequest,
     TokenRequest,
+    *IDENTITY_REQUESTS,
+    *ORG_REQUESTS,
 )
 PUBLIC_PATHS = frozenset({"/api/v1/token", "/api/v2/token", "/healthz", "/readyz"})
 """Everything else needs `Authorization: Bearer <token>` (checked in `api.deps.as_caller`)."""

@@ -235,3 +235,28 @@ class AuditLog(Model):
 class AuditLogsResponse(Model):
     next: int | None = None
     auditLogs: list[AuditLog]
+
+
+class InvolvedObject(Model):
+    uid: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+
+
+class Event2(Model):
+    """Run:ai's workload event."""
+
+    createdAt: datetime
+    id: str | None = None
+    type: str
+    clusterId: str
+    message: str
+    reason: str | None = None
+    source: str | None = None
+    involvedObject: InvolvedObject | None = None
+
+
+class WorkloadEventsResponse(Model):
+    next: int | None = None
+    events: list[Event2]

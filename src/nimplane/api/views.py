@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from nimplane.domain.catalog import NIM_GVK, PRIORITY_CLASSES
+from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.phases import Phase, totals
 from nimplane.domain.workloads import Workload
 
@@ -127,3 +128,19 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
     if detailed:
         view["pendingSchedulingMessages"] = list(status.pending_messages)
     return view
+
+
+def event_view(e: WorkloadEvent, cluster_id: str) -> Json:
+    """Run:ai's `Event2`."""
+    return {
+        "id": e.id,
+        "createdAt": e.timestamp,
+        "type": e.type,
+        "clusterId": cluster_id,
+        "message": e.message,
+        "reason": e.reason,
+        "source": e.source,
+        "involvedObject": {"kind": "Pod", "name": e.involved_object}
+        if e.involved_object
+        else {"kind": "NIMService", "uid": e.workload_id},
+    }

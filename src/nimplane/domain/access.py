@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Final
 
 from nimplane.domain.errors import ComplianceIssue
-from nimplane.domain.identity import AccessRule, Principal
+from nimplane.domain.identity import AccessRule, Principal, User
 from nimplane.domain.rbac import (
     ROLES_BY_NAME,
     Action,
@@ -204,9 +204,45 @@ MAX_PASSWORD_LENGTH: Final = 256
 def password_issues(field: str, password: str) -> list[ComplianceIssue]:
     """What is wrong with a password a user chose (generated ones are always fine)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return [
-            ComplianceIssue(field, f"must be at least {MIN_PASSWORD_LENGTH} characters", "min")
-        ]
+        return [ComplianceIssue(field, f"must be at least {MIN_PASSWORD_LENGTH} characters", "min")]
     if len(password) > MAX_PASSWORD_LENGTH:
         return [ComplianceIssue(field, f"must be at most {MAX_PASSWORD_LENGTH} characters", "max")]
     return []
+
+
+# --- users as listed --------------------------------------------------------------------------
+
+USER_FILTER_FIELDS: Final = (
+    "username",
+    "createdBy",
+    "lastLogin",
+    "creationTime",
+    "lastUpdated",
+    "isLocal",
+)
+USER_SORT_FIELDS: Final = (
+    "username",
+    "createdBy",
+    "lastLogin",
+    "creationTime",
+    "lastUpdated",
+    "type",
+)
+USER_DATE_FIELDS: Final = frozenset({"lastLogin", "creationTime", "lastUpdated"})
+
+
+def user_field(user: User, name: str) -> object:
+    """The value of a user field for `filterBy` and `sortBy` (None when it has none)."""
+    return {
+        "username": user.username,
+        "createdBy": user.created_by,
+        "lastLogin": None,
+        "creationTime": user.created_at,
+        "lastUpdated": user.updated_at or user.created_at,
+        "isLocal": True,
+        "type": "local",
+    }.get(name)
+
+
+def user_texts(user: User) -> tuple[str, ...]:
+    return (user.username,)

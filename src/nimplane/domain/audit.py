@@ -19,8 +19,11 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, str | None], ...] = tuple(
         (rf"^/api/v1/org-unit/departments(/{_ID}(/resources)?)?$", ResourceType.department, None),
         (rf"^/api/v1/org-unit/projects(/{_ID}(/resources)?)?$", ResourceType.project, None),
         (rf"^/api/v1/node-pools(/{_ID})?$", ResourceType.nodepools, None),
+        (rf"^/api/v1/service-accounts/{_ID}/secret$", ResourceType.service_account, "update"),
         (rf"^/api/v1/service-accounts(/{_ID}(/secret)?)?$", ResourceType.service_account, None),
+        (rf"^/api/v1/users/{_ID}/password$", ResourceType.users, "update"),
         (rf"^/api/v1/users(/{_ID}(/.*)?)?$", ResourceType.users, None),
+        (r"^/api/v1/me/password$", ResourceType.users, "update"),
         (rf"^/api/v1/authorization/access-rules(/{_ID})?$", ResourceType.access_rules, None),
     )
 )

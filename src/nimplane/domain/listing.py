@@ -40,34 +40,8 @@ FILTER_FIELDS: Final[tuple[str, ...]] = (
     "aiApplicationId",
     "aiApplicationName",
 )
-SORT_FIELDS: Final[tuple[str, ...]] = (
-    "type",
-    "name",
-    "clusterId",
-    "projectId",
-    "projectName",
-    "departmentId",
-    "departmentName",
-    "createdAt",
-    "deletedAt",
-    "submittedBy",
-    "phase",
-    "completedAt",
-    "nodepool",
-    "distributedFramework",
-    "allocatedGPU",
-    "idleGpus",
-    "idleAllocatedGpus",
-    "phaseUpdatedAt",
-    "category",
-    "priority",
-    "totalPendingTimeSeconds",
-    "totalRunningTimeSeconds",
-    "priorityClassName",
-    "guaranteedRuntimeEndsAt",
-    "aiApplicationId",
-    "aiApplicationName",
-)
+SORT_FIELDS: Final[tuple[str, ...]] = FILTER_FIELDS
+"""Run:ai sorts by the same fields it filters by."""
 OPERATORS: Final[tuple[str, ...]] = ("==", "!=", "<=", ">=", "=@", "!@", "=^", "=$")
 DATE_FIELDS: Final[frozenset[str]] = frozenset(
     {"createdAt", "deletedAt", "completedAt", "phaseUpdatedAt", "guaranteedRuntimeEndsAt"}

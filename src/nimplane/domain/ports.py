@@ -10,7 +10,9 @@ from typing import Protocol, TypeVar
 from nimplane.domain.access import Scope
 from nimplane.domain.audit import AuditEntry
 from nimplane.domain.cluster import Node
+from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.identity import AccessRule, ServiceAccount, User
+from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
 from nimplane.domain.workloads import Project, Workload, WorkloadStatus
 
 T = TypeVar("T")
@@ -56,6 +58,60 @@ class OrgRepo(Protocol):
     ) -> str: ...
 
     def ensure_node_pool(self, cluster_id: str, name: str, now: datetime) -> str: ...
+
+    # clusters (read-only through the API)
+    def clusters(self) -> list[Cluster]: ...
+
+    def cluster(self, cluster_id: str) -> Cluster | None: ...
+
+    # node pools
+    def node_pools(self) -> list[NodePool]:
+        """Every node pool, in id order."""
+
+    def node_pool(self, pool_id: str) -> NodePool | None: ...
+
+    def insert_node_pool(self, pool: NodePool) -> str:
+        """Store a new pool (its `id` is not used) and return its id; AlreadyExists when its
+        name is taken in its cluster."""
+
+    def update_node_pool(self, pool: NodePool) -> None:
+        """Write the pool's label, settings and `updated_at`/`updated_by`."""
+
+    def delete_node_pool(self, pool_id: str) -> None: ...
+
+    # departments
+    def departments(self) -> list[Department]:
+        """Every department, in id order."""
+
+    def department(self, department_id: str, *, for_update: bool = False) -> Department | None:
+        """A department; `for_update` locks it until the transaction ends, so that changes
+        to the quotas of a department and of its projects queue behind each other."""
+
+    def insert_department(self, department: Department) -> str:
+        """Store a new department (its `id` is not used) and return its id; AlreadyExists
+        when its name is taken in its cluster."""
+
+    def update_department(self, department: Department) -> None:
+        """Write the department's updatable fields and `updated_at`/`updated_by`."""
+
+    def delete_department(self, department_id: str) -> None: ...
+
+    # projects (as the organisation API shows them; `project()` is the workloads' view)
+    def org_projects(self, department_id: str | None = None) -> list[OrgProject]:
+        """Every project (of one department), in id order."""
+
+    def org_project(self, project_id: str) -> OrgProject | None: ...
+
+    def insert_project(self, project: OrgProject) -> str:
+        """Store a new project (its `id` is not used) and return its id; AlreadyExists when
+        its name or namespace is taken in its cluster."""
+
+    def update_project(self, project: OrgProject) -> None:
+        """Write the project's updatable fields and `updated_at`/`updated_by`."""
+
+    def delete_project(self, project_id: str) -> None:
+        """Remove the project with the records of its fully deleted workloads (the caller
+        has checked that it holds no live one)."""
 
 
 class IdentityRepo(Protocol):
@@ -116,6 +172,10 @@ class IdentityRepo(Protocol):
 
     def delete_user(self, user_id: str) -> None: ...
 
+    def lock_subject(self, subject_type: str, subject_id: str) -> bool:
+        """Whether the service account or user exists; it cannot be deleted until this
+        transaction ends."""
+
     # access rules
     def access_rules_for(self, subject_type: str, subject_id: str) -> list[AccessRule]: ...
 
@@ -158,6 +218,15 @@ class IdentityRepo(Protocol):
         """Every tenant, cluster, department and project, as scopes access rules may name."""
 
 
+class EventRepo(Protocol):
+    def add(self, events: list[WorkloadEvent]) -> None: ...
+
+    def page(
+        self, workload_id: str, offset: int, limit: int, newest_first: bool
+    ) -> tuple[list[WorkloadEvent], int]:
+        """One page of a workload's events, and how many it has in all."""
+
+
 class AuditRepo(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
 
@@ -179,6 +248,9 @@ class Transaction(Protocol):
 
     @property
     def audit(self) -> AuditRepo: ...
+
+    @property
+    def events(self) -> EventRepo: ...
 
 
 class Store(Protocol):

@@ -348,6 +348,21 @@ def _qualified_name_problem(name: str) -> str | None:
     return None
 
 
+def qualified_name_problem(name: str) -> str | None:
+    """Why `name` is not a Kubernetes qualified name (a label key), or None."""
+    return _qualified_name_problem(name)
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why `value` is not a Kubernetes label value, or None."""
+    if len(value) > 63 or not _LABEL_VALUE_RE.fullmatch(value):
+        return (
+            f"'{value}' is not a Kubernetes label value: at most 63 letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit"
+        )
+    return None
+
+
 def _named_pairs(section: str, value: Any, add: Any, *, check_values: bool) -> None:
     seen: dict[str, int] = {}
     for index, item in _items(value):

@@ -23,6 +23,7 @@ from nimplane.domain.errors import (
     Invalid,
     NotFound,
 )
+from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.identity import Principal
 from nimplane.domain.listing import WorkloadQuery, apply_query
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
@@ -249,6 +250,14 @@ class WorkloadService:
             )
 
         return self._retry_lost_races(mark).workload
+
+    def events(
+        self, principal: Principal, workload_id: str, offset: int, limit: int, newest_first: bool
+    ) -> tuple[list[WorkloadEvent], int]:
+        """A page of the events of a live workload the principal may read."""
+        with self._store.read() as tx:
+            _load(tx, principal, workload_id, Action.read)
+            return tx.events.page(_parse_id(workload_id), offset, limit, newest_first)
 
     def count_by_phase(self) -> dict[str, int]:
         """Live workloads per phase (for the metrics endpoint; no permission check)."""

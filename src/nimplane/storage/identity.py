@@ -49,6 +49,12 @@ def row_id(text: str) -> int | None:
     return int(text) if digits and int(text) <= _MAX_ID else None
 
 
+def storable(text: str) -> bool:
+    """Whether a text can be a stored key: PostgreSQL text holds no NUL character, so a lookup
+    by one finds nothing (instead of failing)."""
+    return "\x00" not in text
+
+
 def _account(row: Row[Any]) -> ServiceAccount:
     return ServiceAccount(
         id=str(row.id),
@@ -96,6 +102,8 @@ class SqlIdentityRepo:
     # --- service accounts ---------------------------------------------------------------------
 
     def service_account_by_client_id(self, client_id: str) -> ServiceAccount | None:
+        if not storable(client_id):
+            return None
         row = self._conn.execute(_ACCOUNT_BY_CLIENT_ID, {"client_id": client_id}).first()
         return None if row is None else _account(row)
 
@@ -107,6 +115,8 @@ class SqlIdentityRepo:
         return None if row is None else _account(row)
 
     def service_account_by_name(self, name: str) -> ServiceAccount | None:
+        if not storable(name):
+            return None
         row = self._conn.execute(_ACCOUNT_BY_NAME, {"name": name}).first()
         return None if row is None else _account(row)
 
@@ -199,6 +209,8 @@ class SqlIdentityRepo:
         return None if row is None else _user(row)
 
     def user_by_username(self, username: str) -> User | None:
+        if not storable(username):
+            return None
         row = self._conn.execute(_USER_BY_USERNAME, {"username": username}).first()
         return None if row is None else _user(row)
 
@@ -249,9 +261,24 @@ class SqlIdentityRepo:
     def delete_user(self, user_id: str) -> None:
         self._conn.execute(delete(users).where(users.c.id == row_id(user_id)))
 
+    def lock_subject(self, subject_type: str, subject_id: str) -> bool:
+        """Whether the account exists; its row stays locked (PostgreSQL) until the transaction
+        ends, so it cannot be deleted meanwhile (SQLite writes are serial anyway)."""
+        if not storable(subject_id):
+            return False
+        if subject_type == "service-account":
+            query = select(service_accounts.c.id).where(service_accounts.c.client_id == subject_id)
+        elif subject_type == "user":
+            query = select(users.c.id).where(users.c.username == subject_id)
+        else:
+            return False
+        return self._conn.execute(query.with_for_update()).first() is not None
+
     # --- access rules -------------------------------------------------------------------------
 
     def access_rules_for(self, subject_type: str, subject_id: str) -> list[AccessRule]:
+        if not storable(subject_id) or not storable(subject_type):
+            return []
         rows = self._conn.execute(
             _RULES_OF_SUBJECT, {"subject_type": subject_type, "subject_id": subject_id}
         )

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from nimplane.domain.ports import Transaction
 from nimplane.storage.audit import SqlAuditRepo
 from nimplane.storage.db import ping, transaction
+from nimplane.storage.events import SqlEventRepo
 from nimplane.storage.group_commit import GroupCommitWriter
 from nimplane.storage.identity import SqlIdentityRepo
 from nimplane.storage.org import SqlOrgRepo
@@ -25,6 +26,7 @@ class SqlTransaction:
         self.org = SqlOrgRepo(conn)
         self.identity = SqlIdentityRepo(conn)
         self.audit = SqlAuditRepo(conn)
+        self.events = SqlEventRepo(conn)
 
 
 class SqlStore:

@@ -80,6 +80,9 @@ departments = Table(
     Column("name", String(63), nullable=False),
     Column("description", Text, nullable=True),
     Column("resources", JSON, nullable=False, server_default=text("'[]'")),
+    Column("default_node_pools", JSON, nullable=True),
+    Column("scheduling_rules", JSON, nullable=True),
+    Column("node_types", JSON, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(255), nullable=True),
     Column("updated_at", UtcDateTime, nullable=True),
@@ -100,11 +103,14 @@ projects = Table(
     Column("resources", JSON, nullable=False, server_default=text("'[]'")),
     Column("default_node_pools", JSON, nullable=True),
     Column("scheduling_rules", JSON, nullable=True),
+    Column("node_types", JSON, nullable=True),
+    Column("enforce_runai_scheduler", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(255), nullable=True),
     Column("updated_at", UtcDateTime, nullable=True),
     Column("updated_by", String(255), nullable=True),
     Index("uq_projects_cluster_name", "cluster_id", "name", unique=True),
+    Index("uq_projects_cluster_namespace", "cluster_id", "namespace", unique=True),
 )
 
 node_pools = Table(
@@ -153,7 +159,7 @@ users = Table(
 workload_events = Table(
     "workload_events",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", String(36), primary_key=True),
     Column("workload_id", String(36), ForeignKey("workloads.id"), nullable=False),
     Column("timestamp", UtcDateTime, nullable=False),
     Column("type", String(16), nullable=False),

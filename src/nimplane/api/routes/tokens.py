@@ -145,7 +145,10 @@ async def grant_token_v2(request: Request) -> Response:
     except Invalid as exc:
         return _oauth_error(400, "invalid_request", exc.message)
     except Unauthenticated as exc:
-        return _oauth_error(401, "invalid_client", exc.message)
+        # RFC 6749 5.2: bad client credentials are `invalid_client`; a bad password or
+        # refresh token (the grant itself) is `invalid_grant`
+        kind = "invalid_grant" if creds.grant_type in ("password", "refresh_token") else None
+        return _oauth_error(401, kind or "invalid_client", exc.message)
     return json_response(
         {
             "access_token": issued.access_token,

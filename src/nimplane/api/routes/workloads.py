@@ -8,15 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from nimplane.api.deps import as_caller, json_response, parse_if_match
+from nimplane.api.deps import app_state, as_caller, json_response, parse_if_match
 from nimplane.api.routes._responses import errors
 from nimplane.api.schemas import (
     WorkloadDetailed,
+    WorkloadEventsResponse,
     WorkloadsCountResponse,
     WorkloadsListResponse,
     WorkloadV2,
 )
-from nimplane.api.views import workload_v1_view, workload_v2_view
+from nimplane.api.views import event_view, workload_v1_view, workload_v2_view
 from nimplane.domain.listing import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -163,3 +164,31 @@ async def get_workload(
 ) -> Response:
     w = await as_caller(request, lambda s, p: s.workloads.get(p, workload_id), read_only=True)
     return json_response(workload_v1_view(w, utc_now(), detailed=True), version=w.resource_version)
+
+
+@router.get(
+    "/api/v1/workloads/{workloadId}/events",
+    operation_id="get_workload_events",
+    summary="Get workload events.",
+    tags=["Workloads"],
+    response_model=WorkloadEventsResponse,
+    responses=errors(400, 401, 403, 404, 500, 503),
+)
+async def get_workload_events(
+    request: Request,
+    workload_id: str = Path(alias="workloadId", description="The ID of the workload."),
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    sort_order: Annotated[SortOrder, Query(alias="sortOrder")] = SortOrder.desc,
+) -> Response:
+    newest_first = sort_order is SortOrder.desc
+    events, total = await as_caller(
+        request,
+        lambda s, p: s.workloads.events(p, workload_id, offset, limit, newest_first),
+        read_only=True,
+    )
+    cluster_id = app_state(request).cluster_id
+    payload: dict[str, object] = {"events": [event_view(e, cluster_id) for e in events]}
+    if offset + len(events) < total:
+        payload["next"] = offset + len(events)
+    return json_response(payload)

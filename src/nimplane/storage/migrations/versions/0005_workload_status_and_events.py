@@ -20,7 +20,7 @@ def upgrade() -> None:
 
     op.create_table(
         "workload_events",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("workload_id", sa.String(length=36), nullable=False),
         sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
         sa.Column("type", sa.String(length=16), nullable=False),
