@@ -15,6 +15,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.domain.cluster import DEFAULT_NODE_POOL
+from nimplane.domain.org import PoolQuota, Quota
 from nimplane.domain.ports import ClusterBackend
 from nimplane.metrics import Metrics, WorkloadPhaseCollector
 from nimplane.services.audit import AuditService
@@ -36,6 +38,7 @@ from nimplane.storage.store import SqlStore
 
 log = logging.getLogger(__name__)
 
+DEFAULT_UNIT_ID = "1"  # the embedded `default` department and project
 SIGNING_KEY_FILE = "signing.key"
 BOOTSTRAP_FILE = "bootstrap-credentials.json"
 GENERATED_CLIENT_ID = "nimplane-admin"
@@ -120,6 +123,19 @@ def new_metrics(workloads: WorkloadService) -> Metrics:
     return metrics
 
 
+def seed_default_quota(store: SqlStore, org: OrgService, cluster: SimulatedCluster) -> None:
+    """First start: the default department and project get the cluster's GPUs as their
+    deserved quota in the default pool. A quota set since (through the API) is kept."""
+    with store.read() as tx:
+        project = tx.org.org_project(DEFAULT_UNIT_ID)
+    if project is None or project.resources:
+        return
+    gpus = float(sum(node.gpu_count for node in cluster.nodes()))
+    quota = (PoolQuota(node_pool_name=DEFAULT_NODE_POOL, gpu=Quota(deserved=gpus)),)
+    org.set_resources("department", DEFAULT_UNIT_ID, quota)
+    org.set_resources("project", DEFAULT_UNIT_ID, quota)
+
+
 def build_state(settings: Settings) -> AppState:
     """Open the database, migrate it, seed the embedded organisation and the administrator."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +156,8 @@ def build_state(settings: Settings) -> AppState:
     cluster = SimulatedCluster()
     workloads = WorkloadService(store, cluster)
     auth = Authenticator(store, tokens, settings.auth.principal_cache_seconds)
+    org = OrgService(store, cluster, auth.forget)
+    seed_default_quota(store, org, cluster)
     return AppState(
         settings=settings,
         engine=engine,
@@ -147,7 +165,7 @@ def build_state(settings: Settings) -> AppState:
         auth=auth,
         workloads=workloads,
         audit=AuditService(store, settings.tenant_id),
-        org=OrgService(store, cluster, auth.forget),
+        org=org,
         cluster=cluster,
         identity=IdentityService(store, auth.forget, settings.tenant_id),
         workload_properties=WorkloadPropertiesService(settings.tenant_id),

@@ -73,3 +73,26 @@ def test_secrets_are_stored_hashed(tmp_path: Path) -> None:
     wal = tmp_path / "nimplane.db-wal"
     raw += wal.read_bytes() if wal.exists() else b""
     assert b"plain-secret-789" not in raw
+
+
+def test_default_project_gets_the_clusters_gpus_once(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, bootstrap_client_id="ops", bootstrap_client_secret="ops-secret-1234"
+    )
+    state = build_state(settings)
+    token = state.auth.tokens.issue("ops", "service-account")
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings, state=state)) as client:
+        project = client.get("/api/v1/org-unit/projects/1", headers=headers).json()
+        assert project["resources"][0]["gpu"]["deserved"] == 32  # 4 simulated nodes x 8 GPUs
+        changed = [{"nodePool": {"name": "default"}, "gpu": {"deserved": 8}}]
+        response = client.put(
+            "/api/v1/org-unit/projects/1/resources", json=changed, headers=headers
+        )
+        assert response.status_code == 200, response.text
+    state.close()
+    again = build_state(settings)  # a restart keeps what was set through the API
+    with TestClient(create_app(settings, state=again)) as client:
+        project = client.get("/api/v1/org-unit/projects/1", headers=headers).json()
+        assert project["resources"][0]["gpu"]["deserved"] == 8
+    again.close()

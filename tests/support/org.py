@@ -37,7 +37,8 @@ def _snapshot(state: AppState) -> dict[str, Any]:
 
 
 def reset_org(state: AppState, seeded: dict[str, Any]) -> None:
-    """Only the embedded organisation, as seeded: the default department, project and pool."""
+    """Only the embedded organisation (the default department, project and pool), without
+    the quotas seeded at start (tests/api/test_bootstrap.py covers those)."""
     with state.engine.begin() as conn:
         conn.execute(delete(tables.workload_events))
         conn.execute(delete(tables.workloads))
@@ -52,7 +53,7 @@ def reset_org(state: AppState, seeded: dict[str, Any]) -> None:
                 update(table)
                 .where(table.c.id == key)
                 .values(
-                    resources=seeded[table.name],
+                    resources=[],  # no quotas: the tests set what they need
                     description=None,
                     default_node_pools=None,
                     scheduling_rules=None,
