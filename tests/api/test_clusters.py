@@ -17,7 +17,6 @@ from tests.support.org import (  # noqa: F401 - fixtures
     cluster_id,
     node_pool,
     ok,
-    seeded_org_fixture,
 )
 
 pytestmark = pytest.mark.usefixtures("clean_org")

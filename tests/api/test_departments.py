@@ -22,7 +22,6 @@ from tests.support.org import (  # noqa: F401 - fixtures
     node_pool,
     ok,
     project,
-    seeded_org_fixture,
 )
 
 pytestmark = pytest.mark.usefixtures("clean_org")
@@ -260,11 +259,10 @@ def test_the_default_department_quota_can_be_set(client: TestClient, admin: dict
 
 def test_the_service_sets_quotas_without_a_caller(state: AppState) -> None:
     """`OrgService.set_resources`: for the configuration file, every rule, no permission."""
-    seeded = (PoolQuota(node_pool_name="default", gpu=Quota(32)),)
+    quota = (PoolQuota(node_pool_name="default", gpu=Quota(32)),)
     none = (PoolQuota(node_pool_name="default", gpu=Quota(0)),)
     state.org.set_resources("project", "1", none)  # start from 0 GPUs (the seed gives 32)
     state.org.set_resources("department", "1", none)
-    quota = seeded
     with pytest.raises(Invalid, match=r"\(0 GPUs\) is less than .* \(32 GPUs: default 32\)"):
         state.org.set_resources("project", "1", quota)
     state.org.set_resources("department", "1", quota)

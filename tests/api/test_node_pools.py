@@ -23,7 +23,6 @@ from tests.support.org import (  # noqa: F401 - fixtures
     node_pool,
     ok,
     project,
-    seeded_org_fixture,
 )
 
 pytestmark = pytest.mark.usefixtures("clean_org")

@@ -17,7 +17,6 @@ from tests.api.test_openapi import operations, parameter_names
 from tests.support.org import (  # noqa: F401 - fixtures
     clean_org_fixture,
     cluster_id,
-    seeded_org_fixture,
 )
 
 RUNAI_ORG = Path(__file__).resolve().parents[1] / "data" / "runai" / "runai-org-subset.json"

@@ -24,7 +24,6 @@ from tests.support.org import (  # noqa: F401 - fixtures
     clean_org_fixture,
     cluster_id,
     ok,
-    seeded_org_fixture,
 )
 
 pytestmark = pytest.mark.usefixtures("clean_org")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from nimplane.domain.ports import Transaction
 from nimplane.services.workloads import utc_now
@@ -25,18 +25,7 @@ NIM = "/api/v2/workloads/nim-services"
 _DEFAULT_ROWS = ((tables.departments, 1), (tables.projects, 1))
 
 
-def _snapshot(state: AppState) -> dict[str, Any]:
-    """The embedded defaults as seeded (their quotas may be set at start)."""
-    with state.engine.connect() as conn:
-        return {
-            table.name: conn.execute(
-                select(table.c.resources).where(table.c.id == key)
-            ).scalar_one()
-            for table, key in _DEFAULT_ROWS
-        }
-
-
-def reset_org(state: AppState, seeded: dict[str, Any]) -> None:
+def reset_org(state: AppState) -> None:
     """Only the embedded organisation (the default department, project and pool), without
     the quotas seeded at start (tests/api/test_bootstrap.py covers those)."""
     with state.engine.begin() as conn:
@@ -62,17 +51,12 @@ def reset_org(state: AppState, seeded: dict[str, Any]) -> None:
             )
 
 
-@pytest.fixture(name="seeded_org", scope="session")
-def seeded_org_fixture(app_state: AppState) -> dict[str, Any]:
-    return _snapshot(app_state)
-
-
 @pytest.fixture(name="clean_org")
-def clean_org_fixture(state: AppState, seeded_org: dict[str, Any]) -> Iterator[AppState]:
+def clean_org_fixture(state: AppState) -> Iterator[AppState]:
     """A test that starts, and leaves, only the embedded organisation."""
-    reset_org(state, seeded_org)
+    reset_org(state)
     yield state
-    reset_org(state, seeded_org)
+    reset_org(state)
 
 
 def caller(state: AppState, role: str, scope_type: str, scope_id: str) -> dict[str, str]:
