@@ -32,6 +32,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
 
+        self.scheduling_cycle = Histogram(
+            "nimplane_scheduling_cycle_duration_seconds",
+            "Duration of a scheduling cycle (snapshot, schedule, persist).",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

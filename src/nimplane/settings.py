@@ -29,6 +29,19 @@ class AuthSettings(BaseModel):
     )
 
 
+class SchedulerSettings(BaseModel):
+    """The scheduling loop."""
+
+    period_seconds: float = Field(
+        1.0, gt=0, description="Seconds between cycles (a change through the API runs one at once)."
+    )
+    stale_gang_grace_seconds: float = Field(
+        60.0,
+        description="How long a multi-node replica may miss pods before it is evicted whole; "
+        "negative: never.",
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration of one nimplane server process."""
 
@@ -59,6 +72,12 @@ class Settings(BaseSettings):
     tenant_id: int = Field(1001, description="The single tenant's id.")
     cluster_name: str = "nimplane"
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    background_workers: bool = Field(
+        True,
+        description="Run the scheduling and lifecycle loops in this process. Off: the API only "
+        "(another replica, or a test driving cycles itself, does the work).",
+    )
 
     def resolved_database_url(self) -> str:
         """The database to use: the configured URL, else SQLite in the data dir."""

@@ -18,6 +18,7 @@ from nimplane.backends.simulated import SimulatedCluster
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.org import PoolQuota, Quota
 from nimplane.domain.ports import ClusterBackend
+from nimplane.domain.scheduling import SchedulerConfig
 from nimplane.metrics import Metrics, WorkloadPhaseCollector
 from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
@@ -29,12 +30,16 @@ from nimplane.services.bootstrap import (
 )
 from nimplane.services.identity import IdentityService
 from nimplane.services.org import OrgService
+from nimplane.services.scheduling import SchedulingService
 from nimplane.services.tokens import TokenService
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
 from nimplane.settings import Settings
 from nimplane.storage.db import create_db_engine, migrate
+from nimplane.storage.leadership import Leadership
 from nimplane.storage.store import SqlStore
+from nimplane.workers.background import BackgroundWorkers
+from nimplane.workers.loop import PeriodicLoop
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,10 @@ class AppState:
     workload_properties: WorkloadPropertiesService
     metrics: Metrics
     cluster_id: str
+    scheduling: SchedulingService
+    workers: BackgroundWorkers
+    """The scheduling loop (and later the lifecycle engine): started by the app's lifespan
+    when `settings.background_workers`; tests may run their passes directly instead."""
     inline_reads: bool = False
     """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
     block; PostgreSQL reads go through the worker threads."""
@@ -117,12 +126,6 @@ def bootstrap_admin(settings: Settings, store: SqlStore) -> None:
     )
 
 
-def new_metrics(workloads: WorkloadService) -> Metrics:
-    metrics = Metrics()
-    metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))
-    return metrics
-
-
 def seed_default_quota(store: SqlStore, org: OrgService, cluster: SimulatedCluster) -> None:
     """First start: the default department and project get the cluster's GPUs as their
     deserved quota in the default pool. A quota set since (through the API) is kept."""
@@ -154,7 +157,20 @@ def build_state(settings: Settings) -> AppState:
         ttl_seconds=settings.auth.token_ttl_seconds,
     )
     cluster = SimulatedCluster()
-    workloads = WorkloadService(store, cluster)
+    metrics = Metrics()
+    scheduling = SchedulingService(
+        store,
+        cluster,
+        Leadership(engine),
+        utc_now,
+        SchedulerConfig(stale_gang_grace_seconds=settings.scheduler.stale_gang_grace_seconds),
+        observe_cycle=metrics.scheduling_cycle.observe,
+    )
+    workers = BackgroundWorkers(
+        [PeriodicLoop("scheduler", scheduling.run_cycle, settings.scheduler.period_seconds)]
+    )
+    workloads = WorkloadService(store, cluster, on_change=workers.wake)
+    metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))
     auth = Authenticator(store, tokens, settings.auth.principal_cache_seconds)
     org = OrgService(store, cluster, auth.forget)
     seed_default_quota(store, org, cluster)
@@ -169,7 +185,9 @@ def build_state(settings: Settings) -> AppState:
         cluster=cluster,
         identity=IdentityService(store, auth.forget, settings.tenant_id),
         workload_properties=WorkloadPropertiesService(settings.tenant_id),
-        metrics=new_metrics(workloads),
+        metrics=metrics,
         cluster_id=cluster_id,
+        scheduling=scheduling,
+        workers=workers,
         inline_reads=engine.dialect.name == "sqlite",
     )

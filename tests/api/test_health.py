@@ -11,13 +11,16 @@ from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
 from nimplane.services.identity import IdentityService
 from nimplane.services.org import OrgService
+from nimplane.services.scheduling import SchedulingService
 from nimplane.services.tokens import TokenService
 from nimplane.services.workload_properties import WorkloadPropertiesService
-from nimplane.services.workloads import WorkloadService
+from nimplane.services.workloads import WorkloadService, utc_now
 from nimplane.settings import Settings
 from nimplane.storage.db import create_db_engine
+from nimplane.storage.leadership import Leadership
 from nimplane.storage.store import SqlStore
 from nimplane.wiring import AppState
+from nimplane.workers.background import BackgroundWorkers
 
 
 def test_healthz_and_readyz_answer_without_a_token(client: TestClient) -> None:
@@ -28,6 +31,7 @@ def test_healthz_and_readyz_answer_without_a_token(client: TestClient) -> None:
 def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> None:
     engine = create_db_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
     store = SqlStore(engine)
+    cluster = SimulatedCluster()
     state = AppState(
         settings=settings,
         engine=engine,
@@ -41,6 +45,8 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         workload_properties=WorkloadPropertiesService(1),
         metrics=Metrics(),
         cluster_id="00000000-0000-0000-0000-000000000000",
+        scheduling=SchedulingService(store, cluster, Leadership(engine), utc_now),
+        workers=BackgroundWorkers([]),
     )
     with TestClient(create_app(settings, state=state)) as client:
         assert client.get("/healthz").status_code == 200

@@ -43,9 +43,12 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             return
         built = await run_in_threadpool(build_state, settings or Settings())
         app.state.nimplane = built
+        if built.settings.background_workers:
+            built.workers.start()
         try:
             yield
         finally:
+            await built.workers.stop()
             built.close()
 
     app = FastAPI(

@@ -80,7 +80,7 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
     spec = w.spec
     status = w.status
     compute = spec.get("compute", {})
-    pods: list[Json] = (status.placement or {}).get("pods", [])
+    gangs: list[Json] = (status.placement or {}).get("gangs", [])
     pending_seconds, running_seconds = totals(status.phase_state, now)
     view: Json = {
         "type": w.workload_type,
@@ -104,7 +104,7 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
         "conditions": _conditions_view(w),
         "k8sPhase": "" if status.phase is Phase.Creating else status.phase.value,
         "tenantId": w.project.tenant_id,
-        "runningPods": sum(1 for pod in pods if pod.get("ready")),
+        "runningPods": 0,
         "phaseUpdatedAt": status.phase_updated_at,
         "k8sPhaseUpdatedAt": status.phase_updated_at,
         "updatedAt": w.updated_at,
@@ -112,7 +112,7 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
         "category": w.category,
         "preemptible": w.preemptibility == "preemptible",
         "requestedNodePools": spec.get("nodePools", []),
-        "currentNodePools": sorted({str(pod["nodePool"]) for pod in pods if "nodePool" in pod}),
+        "currentNodePools": sorted({str(gang["nodePool"]) for gang in gangs}),
         "images": [spec["image"]] if "image" in spec else [],
         "urls": [],
         "completedAt": None,
@@ -123,7 +123,9 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
             "gpuRequestType": compute.get("gpuRequestType"),
             "gpu": {"request": compute.get("gpuDevicesRequest")},
         },
-        "allocatedResources": {"gpu": sum(float(pod.get("gpus", 0)) for pod in pods)},
+        "allocatedResources": {
+            "gpu": sum(float(pod["gpus"]) for gang in gangs for pod in gang["pods"])
+        },
     }
     if detailed:
         view["pendingSchedulingMessages"] = list(status.pending_messages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from nimplane.domain.access import Scope
 from nimplane.domain.audit import AuditEntry
@@ -30,7 +30,17 @@ class WorkloadRepo(Protocol):
         `expected_version` (status columns are left alone)."""
 
     def update_status(self, workload_id: str, status: WorkloadStatus) -> bool:
-        """Write a live workload's status (never its spec); False if it is gone."""
+        """Write a live workload's observed status (phase, conditions, times): never its spec,
+        placement or pending messages; False if it is gone."""
+
+    def set_placement(
+        self,
+        workload_id: str,
+        placement: dict[str, Any] | None,
+        pending_messages: tuple[dict[str, Any], ...],
+    ) -> bool:
+        """Write a live workload's placement and pending scheduling messages (the scheduler's
+        columns, and only those); False if it is gone."""
 
     def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
         """Live workloads (or, with `deleted`, fully deleted ones) of the given projects."""
@@ -276,3 +286,10 @@ class ClusterBackend(Protocol):
 
     def teardown(self, workload: Workload) -> bool:
         """Remove what the cluster runs for `workload` (idempotent); True once nothing is left."""
+
+
+class Leadership(Protocol):
+    """Single-runner passes: among the server replicas sharing a database, one at a time."""
+
+    def hold(self, name: str) -> AbstractContextManager[bool]:
+        """Enter to try to hold `name`: yields True when this caller holds it for the block."""

@@ -117,10 +117,18 @@ def _section(request: dict[str, Any], name: str) -> dict[str, Any]:
 class WorkloadService:
     """The NIM service use cases over one store and one clock."""
 
-    def __init__(self, store: Store, backend: ClusterBackend, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: Store,
+        backend: ClusterBackend,
+        clock: Clock = utc_now,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self._store = store
         self._backend = backend
         self._clock = clock
+        self._on_change = on_change
+        """Called after every committed change (wakes the scheduler and the lifecycle engine)."""
 
     def create(self, principal: Principal, body: Any) -> Outcome:
         """Validate a create request whole, check permission, and store the new workload.
@@ -174,7 +182,9 @@ class WorkloadService:
 
         for attempt in range(_MAX_NAME_ATTEMPTS):
             try:
-                return self._store.write(insert)
+                created = self._store.write(insert)
+                self._on_change()
+                return created
             except AlreadyExists:
                 if not as_prefix or attempt == _MAX_NAME_ATTEMPTS - 1:
                     raise
@@ -270,6 +280,7 @@ class WorkloadService:
         for _ in range(_MAX_UPDATE_ATTEMPTS):
             outcome = self._store.write(work)
             if outcome is not None:
+                self._on_change()
                 return outcome
         raise Conflict("The workload is being changed by others; retry.")
 

@@ -140,16 +140,22 @@ def _spec_values(w: Workload) -> dict[str, Any]:
     }
 
 
+def _placement_values(status: WorkloadStatus) -> dict[str, Any]:
+    """The columns the scheduler owns."""
+    return {
+        "pending_messages": list(status.pending_messages),
+        "placement": status.placement,
+    }
+
+
 def _status_values(status: WorkloadStatus) -> dict[str, Any]:
-    """The columns the scheduler and the lifecycle engine own."""
+    """The columns the lifecycle engine owns."""
     return {
         "phase": status.phase.value,
         "phase_message": status.phase_message,
         "phase_updated_at": status.phase_updated_at,
         "phase_reason": status.phase_reason,
         "conditions": _conditions_to_json(status.conditions),
-        "pending_messages": list(status.pending_messages),
-        "placement": status.placement,
         "observed_generation": status.observed_generation,
         "pending_seconds": status.pending_seconds,
         "running_seconds": status.running_seconds,
@@ -168,7 +174,12 @@ class SqlWorkloadRepo:
         try:
             self._conn.execute(
                 _INSERT,
-                {"id": workload.id, **_spec_values(workload), **_status_values(workload.status)},
+                {
+                    "id": workload.id,
+                    **_spec_values(workload),
+                    **_status_values(workload.status),
+                    **_placement_values(workload.status),
+                },
             )
         except IntegrityError as exc:  # the transaction rolls back as this propagates
             raise AlreadyExists(
@@ -186,6 +197,22 @@ class SqlWorkloadRepo:
     def update_status(self, workload_id: str, status: WorkloadStatus) -> bool:
         result = self._conn.execute(
             _UPDATE_STATUS, {"match_id": workload_id, **_status_values(status)}
+        )
+        return result.rowcount == 1
+
+    def set_placement(
+        self,
+        workload_id: str,
+        placement: dict[str, Any] | None,
+        pending_messages: tuple[dict[str, Any], ...],
+    ) -> bool:
+        result = self._conn.execute(
+            _UPDATE_STATUS,
+            {
+                "match_id": workload_id,
+                "placement": placement,
+                "pending_messages": list(pending_messages),
+            },
         )
         return result.rowcount == 1
 

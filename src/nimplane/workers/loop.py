@@ -27,16 +27,20 @@ class PeriodicLoop:
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.passes = 0
         self.failures = 0
 
     def start(self) -> None:
         if self._task is None:
+            self._loop = asyncio.get_running_loop()
             self._task = asyncio.create_task(self._run(), name=f"nimplane-{self.name}")
 
     def wake(self) -> None:
-        """Run the next pass now rather than at the end of the period (thread-safe via the loop)."""
-        self._wake.set()
+        """Run the next pass now rather than at the end of the period. Safe from any thread;
+        does nothing before `start` (the first pass comes soon enough)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -44,6 +48,7 @@ class PeriodicLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            self._loop = None
 
     async def _run(self) -> None:
         delay = self._period

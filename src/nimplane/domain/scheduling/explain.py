@@ -51,7 +51,7 @@ def _org(node: QueueNode) -> str:
 def over_limit(pool: str, node: QueueNode, resource: int, vec: Vector) -> Failure:
     limit = node.lim_cap[resource]
     message = (
-        f"{_org(node)} {node.name} would exceed its {('GPU', 'CPU', 'memory')[resource]} limit "
+        f"{_org(node)} {node.display} would exceed its {('GPU', 'CPU', 'memory')[resource]} limit "
         f"in node pool {pool}: {amount(vec[resource], resource)} requested, "
         f"{amount(node.alloc[resource], resource)} of {amount(limit, resource)} in use"
     )
@@ -61,7 +61,7 @@ def over_limit(pool: str, node: QueueNode, resource: int, vec: Vector) -> Failur
 def non_preemptible_over_quota(pool: str, node: QueueNode, resource: int, vec: Vector) -> Failure:
     message = (
         f"Non-preemptible workloads must fit in the deserved quota: {_org(node).lower()} "
-        f"{node.name} has {amount(node.des_cap[resource], resource)} deserved in node pool "
+        f"{node.display} has {amount(node.des_cap[resource], resource)} deserved in node pool "
         f"{pool}, {amount(node.alloc_np[resource], resource)} already used by non-preemptible "
         f"workloads, {amount(vec[resource], resource)} requested"
     )
@@ -191,7 +191,7 @@ def _who(workload: Workload) -> str:
 def reclaimed(victim: Gang, by: Gang, pool: str, victim_queue: QueueNode) -> str:
     return (
         f"Evicted in node pool {pool} to reclaim resources for {_who(by.workload)}: "
-        f"{_org(victim_queue).lower()} {victim_queue.name} uses more than its fair share or "
+        f"{_org(victim_queue).lower()} {victim_queue.display} uses more than its fair share or "
         f"deserved quota"
     )
 

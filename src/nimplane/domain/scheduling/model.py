@@ -122,6 +122,8 @@ class Queue:
     created: float = 0.0
     default_node_pools: tuple[str, ...] = ()
     """A project's node pools, in order, for workloads that name none."""
+    display_name: str = ""
+    """The name messages show (default: `name`, which must be unique among the queues)."""
 
     def resources_in(self, pool: str) -> QueueResources:
         return self.resources.get(pool, _DEFAULT_RESOURCES)

@@ -56,6 +56,7 @@ class QueueNode:
         "depth",
         "des_cap",
         "deserved",
+        "display",
         "drf_inv",
         "fair",
         "lim_cap",
@@ -76,6 +77,7 @@ class QueueNode:
         resources = queue.resources_in(pool)
         quotas: tuple[ResourceQuota, ...] = (resources.gpu, resources.cpu, resources.memory)
         self.name = queue.name
+        self.display = queue.display_name or queue.name
         self.pool = pool
         self.uid = uid
         self.rank = rank

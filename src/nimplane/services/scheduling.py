@@ -1,0 +1,261 @@
+"""The scheduling cycle as a use case: snapshot the organisation, the workloads and the
+cluster, run the pure scheduler, and persist what it decided.
+
+It is the only writer of placements and pending scheduling messages (`set_placement`); the
+lifecycle engine reads them and brings pods up or down. With several server replicas, one
+runs the cycle at a time (`Leadership`). A cycle is level-based: it recomputes everything
+from what is stored, so a crash between cycles, or in the middle of one, loses nothing.
+
+Which workloads take part:
+- wanted (desired phase Running, not deleted): scheduled as their spec asks;
+- going away (stopped or deleted) but still holding a placement: kept where they are,
+  pinned (not placed anew, never a victim), until the lifecycle engine reports them Stopped
+  or torn down; their pods still occupy the devices until then, as Kubernetes counts
+  terminating pods;
+- everything else holds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from nimplane.domain.events import WorkloadEvent
+from nimplane.domain.phases import Phase
+from nimplane.domain.pods import pod_name
+from nimplane.domain.ports import ClusterBackend, Leadership, Store, Transaction
+from nimplane.domain.scheduling import (
+    CycleResult,
+    Eviction,
+    GangPlacement,
+    SchedulerConfig,
+    Snapshot,
+    schedule,
+)
+from nimplane.domain.scheduling import Workload as SchedWorkload
+from nimplane.domain.scheduling.nimservice import workload_from_spec
+from nimplane.domain.scheduling.org_queues import (
+    placement_strategies,
+    project_queue,
+    queues_from_org,
+)
+from nimplane.domain.scheduling.placement_codec import gangs_from_json, placement_json
+from nimplane.domain.spec import NimServiceSpec
+from nimplane.domain.workloads import DesiredPhase, Workload
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+LEADERSHIP_NAME = "scheduler"
+SOURCE = "scheduler"
+_RELEASED_PHASES = frozenset({Phase.Stopped})
+"""A workload going away holds its devices until it reaches one of these (or is torn down)."""
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """What one cycle did (for logs, metrics and tests)."""
+
+    workloads: int
+    gangs_placed: int
+    evictions: int
+    workloads_changed: int
+    seconds: float
+
+
+def wants_to_run(workload: Workload) -> bool:
+    return workload.desired_phase is DesiredPhase.Running and workload.deleted_at is None
+
+
+def _scheduler_workload(workload: Workload) -> SchedWorkload:
+    spec = NimServiceSpec.model_validate(workload.spec)
+    return workload_from_spec(
+        workload.id,
+        project_queue(workload.project.id),
+        spec,
+        created=workload.created_at.timestamp(),
+        name=workload.name,
+    )
+
+
+def _pinned(model: SchedWorkload, gangs: Sequence[GangPlacement]) -> SchedWorkload:
+    """A workload going away: exactly the gangs it holds, never a victim."""
+    return replace(model, replicas=max(g.replica for g in gangs) + 1, preemptible=False)
+
+
+class SchedulingService:
+    def __init__(
+        self,
+        store: Store,
+        cluster: ClusterBackend,
+        leadership: Leadership,
+        clock: Clock,
+        config: SchedulerConfig | None = None,
+        observe_cycle: Callable[[float], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._cluster = cluster
+        self._leadership = leadership
+        self._clock = clock
+        self._config = config or SchedulerConfig()
+        self._observe_cycle = observe_cycle
+        self._models: dict[str, tuple[int, SchedWorkload]] = {}
+        """The scheduler's model of each workload by spec generation (parsing 8,500 specs
+        every cycle would cost more than the cycle)."""
+
+    def run_cycle(self) -> CycleReport | None:
+        """One cycle, if this replica is the one to run it now (else None)."""
+        with self._leadership.hold(LEADERSHIP_NAME) as leader:
+            if not leader:
+                return None
+            started = time.perf_counter()
+            report = self._cycle()
+            seconds = time.perf_counter() - started
+        if self._observe_cycle is not None:
+            self._observe_cycle(seconds)
+        return replace(report, seconds=seconds)
+
+    def _cycle(self) -> CycleReport:
+        now = self._clock()
+        with self._store.read() as tx:
+            live = tx.workloads.list(deleted=False, project_ids=None)
+            queues = queues_from_org(tx.org.departments(), tx.org.org_projects())
+            pools = tx.org.node_pools()
+        nodes = self._cluster.nodes()
+        previous: list[GangPlacement] = []
+        members: list[SchedWorkload] = []
+        models: dict[str, tuple[int, SchedWorkload]] = {}
+        for workload in live:
+            gangs = gangs_from_json(workload.id, workload.status.placement)
+            cached = self._models.get(workload.id)
+            if cached is None or cached[0] != workload.generation:
+                cached = (workload.generation, _scheduler_workload(workload))
+            models[workload.id] = cached
+            if wants_to_run(workload):
+                previous += gangs
+                members.append(cached[1])
+            elif gangs and workload.status.phase not in _RELEASED_PHASES:
+                previous += gangs
+                members.append(_pinned(cached[1], gangs))
+        self._models = models
+        snapshot = Snapshot(
+            nodes=nodes,
+            queues=queues,
+            workloads=members,
+            node_pools=[p.selector for p in pools if not p.is_default],
+            placements=previous,
+            placement_strategies=placement_strategies(pools),
+            now=now.timestamp(),
+            config=self._config,
+        )
+        result = schedule(snapshot)
+        device_memory = {node.name: node.gpu_memory_mib for node in nodes}
+        changes = _changes(live, result, device_memory, now)
+        if changes.placements or changes.events:
+            self._store.write(changes.apply)
+        return CycleReport(
+            workloads=len(members),
+            gangs_placed=len(result.placements),
+            evictions=len(result.evictions),
+            workloads_changed=len(changes.placements),
+            seconds=0.0,
+        )
+
+
+@dataclass
+class _Changes:
+    placements: list[tuple[str, dict[str, Any] | None, tuple[dict[str, Any], ...]]]
+    events: list[WorkloadEvent]
+
+    def apply(self, tx: Transaction) -> None:
+        for workload_id, doc, pending in self.placements:
+            tx.workloads.set_placement(workload_id, doc, pending)
+        tx.events.add(self.events)
+
+
+def _changes(
+    live: Sequence[Workload],
+    result: CycleResult,
+    device_memory: dict[str, int],
+    now: datetime,
+) -> _Changes:
+    """The placement writes and events that take the stored state to the cycle's result."""
+    gangs_by_workload: dict[str, list[GangPlacement]] = {}
+    for gang in result.placements:
+        gangs_by_workload.setdefault(gang.workload_id, []).append(gang)
+    evicted: dict[str, list[Eviction]] = {}
+    for eviction in result.evictions:
+        evicted.setdefault(eviction.workload_id, []).append(eviction)
+    changes = _Changes([], [])
+    for workload in live:
+        gangs = gangs_by_workload.get(workload.id, [])
+        doc = placement_json(gangs, device_memory)
+        status = result.workloads.get(workload.id)
+        pending: tuple[dict[str, Any], ...] = ()
+        if status is not None and wants_to_run(workload):
+            pending = tuple(m.as_wire() for m in status.pending_messages)
+        stored = workload.status
+        if doc == stored.placement and pending == stored.pending_messages:
+            continue
+        changes.placements.append((workload.id, doc, pending))
+        changes.events += _events(workload, gangs, evicted.get(workload.id, ()), pending, now)
+    return changes
+
+
+def _events(
+    workload: Workload,
+    gangs: Sequence[GangPlacement],
+    evicted: Sequence[Eviction],
+    pending: tuple[dict[str, Any], ...],
+    now: datetime,
+) -> list[WorkloadEvent]:
+    """Kubernetes-style events for what changed: pods scheduled, gangs evicted, and a new
+    reason to wait."""
+    namespace = workload.project.namespace
+    before = {g.replica for g in gangs_from_json(workload.id, workload.status.placement)}
+    events: list[WorkloadEvent] = []
+    for eviction in evicted:
+        for pod in eviction.pods:
+            events.append(
+                WorkloadEvent(
+                    workload_id=workload.id,
+                    timestamp=now,
+                    type="Warning",
+                    reason="Evicted",
+                    message=eviction.message,
+                    source=SOURCE,
+                    involved_object=pod_name(workload.name, eviction.replica, pod.index),
+                )
+            )
+    for gang in gangs:
+        if gang.replica in before:
+            continue
+        for pod in gang.pods:
+            name = pod_name(workload.name, gang.replica, pod.index)
+            events.append(
+                WorkloadEvent(
+                    workload_id=workload.id,
+                    timestamp=now,
+                    type="Normal",
+                    reason="Scheduled",
+                    message=f"Successfully assigned {namespace}/{name} to {pod.node}",
+                    source=SOURCE,
+                    involved_object=name,
+                )
+            )
+    if pending and pending != workload.status.pending_messages:
+        events.append(
+            WorkloadEvent(
+                workload_id=workload.id,
+                timestamp=now,
+                type="Warning",
+                reason="FailedScheduling",
+                message="; ".join(str(m["userMessage"]) for m in pending),
+                source=SOURCE,
+            )
+        )
+    return events
