@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nimplane.config_file import OrganisationConfig, SimulatorConfig
+
 
 class AuthSettings(BaseModel):
     """Token issuing and checking."""
@@ -59,6 +61,15 @@ class Settings(BaseSettings):
     tenant_id: int = Field(1001, description="The single tenant's id.")
     cluster_name: str = "nimplane"
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    organisation: OrganisationConfig = Field(
+        default_factory=OrganisationConfig,
+        description="Departments, projects, quotas, node pools, users and access rules that "
+        "must exist after start (the config file's `organisation:` section).",
+    )
+    simulator: SimulatorConfig = Field(
+        default_factory=SimulatorConfig,
+        description="The simulated cluster's nodes (the config file's `simulator:` section).",
+    )
 
     def resolved_database_url(self) -> str:
         """The database to use: the configured URL, else SQLite in the data dir."""
