@@ -52,7 +52,11 @@ def load_settings(config: Path | None, **overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--config") from exc
+        problems = (
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise typer.BadParameter("\n".join(problems), param_hint="--config") from exc
 
 
 @app.command()
@@ -81,20 +85,30 @@ def serve(
     import uvicorn
 
     from nimplane.api.app import create_app
+    from nimplane.services.seeding import ConfigError
+    from nimplane.wiring import build_state
 
     settings = load_settings(
         config, host=host, port=port, data_dir=data_dir, database_url=database_url
     )
     configure_logging(log_level, json_lines=log_format == "json")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        log_config=None,  # keep the JSON handlers configured above
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    try:  # before listening: a config file that cannot be applied fails the start at once
+        state = build_state(settings)
+    except ConfigError as exc:
+        typer.echo(f"nimplane: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        uvicorn.run(
+            create_app(settings, state=state),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            log_config=None,  # keep the JSON handlers configured above
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        state.close()
 
 
 def openapi_document() -> dict[str, Any]:

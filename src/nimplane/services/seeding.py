@@ -162,6 +162,20 @@ def _stored_hash(tx: Transaction, subject_type: str, name: str) -> str | None:
     return None if account is None else account.secret_hash
 
 
+def _what(
+    unit: Department | OrgProject, description: str | None, resources: tuple[PoolQuota, ...]
+) -> str:
+    changed = [
+        name
+        for name, differs in (
+            ("description", description != unit.description),
+            ("quotas", resources != unit.resources),
+        )
+        if differs
+    ]
+    return " and ".join(changed)
+
+
 def _issues(where: str, issues: Sequence[ComplianceIssue]) -> list[str]:
     return [f"{where}: {issue.field}: {issue.details}" for issue in issues]
 
@@ -398,7 +412,9 @@ class _Seeding:
                         updated_by=SYSTEM,
                     )
                 )
-                self.changes.append(f"updated department '{d.name}'")
+                self.changes.append(
+                    f"set the {_what(department, description, resources)} of department '{d.name}'"
+                )
         for p in self.config.projects:
             project = self.projects[p.name]
             description = project.description if p.description is None else p.description
@@ -413,7 +429,9 @@ class _Seeding:
                         updated_by=SYSTEM,
                     )
                 )
-                self.changes.append(f"updated project '{p.name}'")
+                self.changes.append(
+                    f"set the {_what(project, description, resources)} of project '{p.name}'"
+                )
 
     # --- users, service accounts and access rules ----------------------------------------------
 
