@@ -7,6 +7,7 @@ to the session's)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,12 @@ from sqlalchemy import create_engine, select, text
 from nimplane.api.app import create_app
 from nimplane.backends.simulated import default_nodes
 from nimplane.cli.main import load_settings
-from nimplane.services.seeding import ConfigError
+from nimplane.services.seeding import ConfigError, seed_from_config
+from nimplane.services.workloads import utc_now
 from nimplane.settings import Settings
 from nimplane.storage import tables
+from nimplane.storage.db import create_db_engine
+from nimplane.storage.store import SqlStore
 from nimplane.wiring import AppState, build_state
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 
@@ -349,6 +353,38 @@ def test_the_example_file_loads_and_seeds(tmp_path: Path, own_database: str | No
     before = snapshot(settings)
     start(settings, environ).close()
     assert snapshot(settings) == before
+
+
+def test_replicas_starting_at_once_seed_once(tmp_path: Path, own_database: str | None) -> None:
+    """Two replicas (each its own engine) seed one database from the same file at the same
+    moment: both succeed, and every object and access rule exists once."""
+    settings = settings_for(tmp_path, own_database, ORGANISATION, SIMULATOR)
+    first = start(settings_for(tmp_path, own_database))  # migrated, with the embedded org
+    first.close()
+
+    def seed(_: int) -> list[str]:
+        store = SqlStore(create_db_engine(settings.resolved_database_url()))
+        try:
+            return seed_from_config(
+                store,
+                settings.organisation,
+                tenant_id=settings.tenant_id,
+                cluster_id=first.cluster_id,
+                environ=ENVIRON,
+                now=utc_now(),
+            )
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        changes = list(pool.map(seed, range(2)))
+    assert sorted(len(c) for c in changes)[0] == 0  # the second found everything in place
+    rows = snapshot(settings)
+    names = [row[2] for row in rows["departments"]]  # (id, cluster_id, name, ...)
+    assert sorted(names) == ["default", "product", "research"]
+    rules = [row[1:6] for row in rows["access_rules"]]  # (id, subject..., scope_id, ...)
+    assert len(rules) == len(set(rules))
+    assert len(rows["users"]) == 1
 
 
 # --- invalid files ---------------------------------------------------------------------------

@@ -195,6 +195,7 @@ class _Seeding:
         self.config = config
         self.tenant_id = tenant_id
         self.now = now
+        tx.org.lock_seeding()  # another replica starting now waits, then finds all in place
         cluster = tx.org.cluster(cluster_id)
         assert cluster is not None  # seeded before
         self.cluster: Cluster = cluster
