@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nimplane.config_file import OrganisationConfig, SimulatorConfig
+
 
 class AuthSettings(BaseModel):
     """Token issuing and checking."""
@@ -77,6 +79,15 @@ class Settings(BaseSettings):
         True,
         description="Run the scheduling and lifecycle loops in this process. Off: the API only "
         "(another replica, or a test driving cycles itself, does the work).",
+    )
+    organisation: OrganisationConfig = Field(
+        default_factory=OrganisationConfig,
+        description="Departments, projects, quotas, node pools, users and access rules that "
+        "must exist after start (the config file's `organisation:` section).",
+    )
+    simulator: SimulatorConfig = Field(
+        default_factory=SimulatorConfig,
+        description="The simulated cluster's nodes (the config file's `simulator:` section).",
     )
 
     def resolved_database_url(self) -> str:

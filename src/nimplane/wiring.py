@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from nimplane.services.bootstrap import (
 from nimplane.services.identity import IdentityService
 from nimplane.services.org import OrgService
 from nimplane.services.scheduling import SchedulingService
+from nimplane.services.seeding import gives_quota_to, seed_from_config
 from nimplane.services.tokens import TokenService
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
@@ -128,7 +130,8 @@ def bootstrap_admin(settings: Settings, store: SqlStore) -> None:
 
 def seed_default_quota(store: SqlStore, org: OrgService, cluster: SimulatedCluster) -> None:
     """First start: the default department and project get the cluster's GPUs as their
-    deserved quota in the default pool. A quota set since (through the API) is kept."""
+    deserved quota in the default pool. A quota set since (through the API) is kept.
+    Not called when the config file sets the default department's or project's quotas."""
     with store.read() as tx:
         project = tx.org.org_project(DEFAULT_UNIT_ID)
     if project is None or project.resources:
@@ -139,24 +142,43 @@ def seed_default_quota(store: SqlStore, org: OrgService, cluster: SimulatedClust
     org.set_resources("project", DEFAULT_UNIT_ID, quota)
 
 
-def build_state(settings: Settings) -> AppState:
-    """Open the database, migrate it, seed the embedded organisation and the administrator."""
+def build_state(settings: Settings, environ: Mapping[str, str] | None = None) -> AppState:
+    """Open the database, migrate it, seed the embedded organisation, the administrator and
+    the config file's organisation (`environ` holds the secrets it names by variable; default
+    the process environment). Raises `ConfigError` if that organisation cannot be applied."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(
         settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
     )
     migrate(engine)
     store = SqlStore(engine)
-    cluster_id = seed_organisation(
-        store, EmbeddedOrg(settings.tenant_id, settings.cluster_name), utc_now()
-    )
+    try:
+        return _build_services(settings, engine, store, environ)
+    except BaseException:
+        store.close()  # a failed start leaves no writer thread or connection behind
+        raise
+
+
+def _build_services(
+    settings: Settings, engine: Engine, store: SqlStore, environ: Mapping[str, str] | None
+) -> AppState:
+    embedded = EmbeddedOrg(settings.tenant_id, settings.cluster_name)
+    cluster_id = seed_organisation(store, embedded, utc_now())
     bootstrap_admin(settings, store)
     tokens = TokenService(
         load_signing_key(settings),
         issuer=settings.auth.issuer,
         ttl_seconds=settings.auth.token_ttl_seconds,
     )
-    cluster = SimulatedCluster()
+    cluster = SimulatedCluster(settings.simulator.inventory())
+    seed_from_config(
+        store,
+        settings.organisation,
+        tenant_id=settings.tenant_id,
+        cluster_id=cluster_id,
+        environ=os.environ if environ is None else environ,
+        now=utc_now(),
+    )
     metrics = Metrics()
     scheduling = SchedulingService(
         store,
@@ -173,7 +195,8 @@ def build_state(settings: Settings) -> AppState:
     metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))
     auth = Authenticator(store, tokens, settings.auth.principal_cache_seconds)
     org = OrgService(store, cluster, auth.forget)
-    seed_default_quota(store, org, cluster)
+    if not gives_quota_to(settings.organisation, embedded.department, embedded.project):
+        seed_default_quota(store, org, cluster)
     return AppState(
         settings=settings,
         engine=engine,

@@ -33,23 +33,32 @@ from nimplane.settings import Settings
 from nimplane.wiring import AppState, build_state
 
 
-def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
-    """A nimplane API app: it serves `state` if given, else builds one from `settings` at start."""
+def create_app(
+    settings: Settings | None = None, state: AppState | None = None, *, run_workers: bool = False
+) -> FastAPI:
+    """A nimplane API app: it serves `state` if given, else builds one from `settings` at start.
+
+    The background workers (scheduler, lifecycle engine) run with the app when it builds its
+    own state, or when `run_workers` says so; tests that pass a state drive them directly.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if state is not None:
-            yield
-            return
-        built = await run_in_threadpool(build_state, settings or Settings())
-        app.state.nimplane = built
-        if built.settings.background_workers:
-            built.workers.start()
+        owned = state is None
+        served: AppState = (
+            await run_in_threadpool(build_state, settings or Settings()) if state is None else state
+        )
+        app.state.nimplane = served
+        workers = (owned or run_workers) and served.settings.background_workers
+        if workers:
+            served.workers.start()
         try:
             yield
         finally:
-            await built.workers.stop()
-            built.close()
+            if workers:
+                await served.workers.stop()
+            if owned:
+                served.close()
 
     app = FastAPI(
         title="nimplane",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from pydantic import ValidationError
 
 from nimplane.logs import configure_logging
 from nimplane.settings import Settings
@@ -15,16 +16,47 @@ from nimplane.settings import Settings
 app = typer.Typer(help="nimplane: a Run:ai-compatible control plane for NVIDIA NIM services.")
 
 
+SECTIONS = ("organisation", "simulator")
+"""Top-level sections of the config file besides the settings (see config_file.py)."""
+
+
+def _file_values(config: Path) -> dict[str, Any]:
+    """The settings a YAML config file gives: those of its `server:` section (or its top
+    level), with its `organisation:` and `simulator:` sections. An unknown key is an error."""
+    loaded = yaml.safe_load(config.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise typer.BadParameter(f"{config} must hold a YAML mapping", param_hint="--config")
+    known = set(Settings.model_fields)
+    if "server" in loaded:
+        server = loaded["server"] or {}
+        if not isinstance(server, dict):
+            raise typer.BadParameter(f"{config}: server must be a mapping", param_hint="--config")
+        values = {**server, **{k: loaded[k] for k in SECTIONS if k in loaded}}
+        unknown = sorted(set(loaded) - {"server", *SECTIONS}) + sorted(
+            f"server.{k}" for k in set(server) - known - set(SECTIONS)
+        )
+    else:
+        values = dict(loaded)
+        unknown = sorted(set(loaded) - known)
+    if unknown:
+        raise typer.BadParameter(
+            f"{config}: unknown key(s) {', '.join(unknown)}", param_hint="--config"
+        )
+    return values
+
+
 def load_settings(config: Path | None, **overrides: Any) -> Settings:
     """Settings from the environment, a YAML config file, then command-line flags (last wins)."""
-    values: dict[str, Any] = {}
-    if config is not None:
-        loaded = yaml.safe_load(config.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise typer.BadParameter(f"{config} must hold a YAML mapping", param_hint="--config")
-        values.update(loaded.get("server", loaded))
+    values = {} if config is None else _file_values(config)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = (
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise typer.BadParameter("\n".join(problems), param_hint="--config") from exc
 
 
 @app.command()
@@ -34,7 +66,14 @@ def serve(
     data_dir: Annotated[
         Path | None, typer.Option(help="Where SQLite, keys and secrets live.")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML settings file.", exists=True)] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file: settings (a `server:` section or the top level), and the "
+            "`organisation:` and `simulator:` sections.",
+            exists=True,
+        ),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(help="postgresql://... to use PostgreSQL (or NIMPLANE_DATABASE_URL)."),
@@ -46,20 +85,30 @@ def serve(
     import uvicorn
 
     from nimplane.api.app import create_app
+    from nimplane.services.seeding import ConfigError
+    from nimplane.wiring import build_state
 
     settings = load_settings(
         config, host=host, port=port, data_dir=data_dir, database_url=database_url
     )
     configure_logging(log_level, json_lines=log_format == "json")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        log_config=None,  # keep the JSON handlers configured above
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    try:  # before listening: a config file that cannot be applied fails the start at once
+        state = build_state(settings)
+    except ConfigError as exc:
+        typer.echo(f"nimplane: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        uvicorn.run(
+            create_app(settings, state=state, run_workers=True),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            log_config=None,  # keep the JSON handlers configured above
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        state.close()
 
 
 def openapi_document() -> dict[str, Any]:

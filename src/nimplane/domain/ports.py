@@ -69,6 +69,10 @@ class OrgRepo(Protocol):
 
     def ensure_node_pool(self, cluster_id: str, name: str, now: datetime) -> str: ...
 
+    def lock_seeding(self) -> None:
+        """Hold, until the transaction ends, the lock that serialises the config file's
+        seeding across replicas (so that two starting at once do not both create an object)."""
+
     # clusters (read-only through the API)
     def clusters(self) -> list[Cluster]: ...
 

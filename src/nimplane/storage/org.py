@@ -16,6 +16,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +43,7 @@ from nimplane.storage.tables import (
 )
 
 _MAX_ID = 2**31 - 1
+_SEEDING_LOCK_ID = 727_002  # PostgreSQL advisory lock key for the config file's seeding
 
 
 _PROJECT_BY_ID = (
@@ -264,6 +266,11 @@ class SqlOrgRepo:
 
     def ensure_node_pool(self, cluster_id: str, name: str, now: datetime) -> str:
         return self._ensure_named(node_pools, cluster_id, name, created_at=now)
+
+    def lock_seeding(self) -> None:
+        # PostgreSQL: a transaction-scoped advisory lock; SQLite writes are serial anyway
+        if self._conn.dialect.name == "postgresql":
+            self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEEDING_LOCK_ID})
 
     def _insert(self, table: Table, values: dict[str, Any], taken: str) -> str:
         try:
