@@ -20,8 +20,9 @@ T = TypeVar("T")
 
 
 class WorkloadRepo(Protocol):
-    def get(self, workload_id: str) -> Workload | None:
-        """A workload that is not fully deleted (torn down), or None."""
+    def get(self, workload_id: str, *, include_deleted: bool = False) -> Workload | None:
+        """A workload that is not fully deleted (torn down), or None; with `include_deleted`,
+        a fully deleted one too (as long as its record is kept)."""
 
     def insert(self, workload: Workload) -> None:
         """Store a new workload; raises AlreadyExists when its name is taken in its project."""

@@ -94,9 +94,17 @@ def _object_body(body: Any) -> dict[str, Any]:
     return cleaned
 
 
-def _load(tx: Transaction, principal: Principal, workload_id: str, action: Action) -> Workload:
-    """A live workload on which the principal may do `action`: else NotFound or Forbidden."""
-    workload = tx.workloads.get(_parse_id(workload_id))
+def _load(
+    tx: Transaction,
+    principal: Principal,
+    workload_id: str,
+    action: Action,
+    *,
+    include_deleted: bool = False,
+) -> Workload:
+    """A live workload (or, with `include_deleted`, a fully deleted one) on which the
+    principal may do `action`: else NotFound or Forbidden."""
+    workload = tx.workloads.get(_parse_id(workload_id), include_deleted=include_deleted)
     if workload is None:
         raise NotFound(f"Workload {workload_id} not found.")
     _require(principal, action, workload.project)
@@ -300,10 +308,11 @@ class WorkloadService:
     def history(
         self, principal: Principal, workload_id: str, offset: int, limit: int
     ) -> tuple[list[HistoryRecord], int]:
-        """A page of the history (phase updates and events, oldest first) of a live workload
-        the principal may read."""
+        """A page of the history (phase updates and events, oldest first) of a workload the
+        principal may read; a deleted one's too, as `GET /api/v1/workloads?deleted=true`
+        still lists it."""
         with self._store.read() as tx:
-            _load(tx, principal, workload_id, Action.read)
+            _load(tx, principal, workload_id, Action.read, include_deleted=True)
             return tx.history.page(_parse_id(workload_id), offset, limit)
 
     def count_by_phase(self) -> dict[str, int]:
