@@ -66,6 +66,7 @@ def state(app_state: AppState) -> AppState:
     """The session's state with no workloads left from earlier tests."""
     with app_state.engine.begin() as conn:
         conn.execute(delete(tables.workload_events))
+        conn.execute(delete(tables.workload_phase_updates))
         conn.execute(delete(tables.workloads))
     return app_state
 

@@ -123,6 +123,8 @@ def test_shared_operations_use_runai_operation_ids_and_parameter_names(
         pytest.param("get", "/api/v1/workloads", id="list"),
         pytest.param("get", "/api/v1/workloads/count", id="count"),
         pytest.param("get", "/api/v1/workloads/{workloadId}", id="get-v1"),
+        pytest.param("get", "/api/v1/workloads/{workloadId}/history", id="history"),
+        pytest.param("post", "/api/v1/workloads/batch", id="batch"),
         pytest.param("post", "/api/v1/token", id="token-v1"),
         pytest.param("post", "/api/v2/token", id="token-v2"),
     ],
@@ -160,6 +162,12 @@ def test_protected_operations_declare_bearer_auth(served: dict[str, Any]) -> Non
         "Error",
         "TokenRequest",
         "TokenResponse",
+        "WorkloadBatch",
+        "BatchResponse",
+        "BatchResponseFailureItem",
+        "HistoryRecord1",
+        "HistoryRecordMeta",
+        "PhaseUpdate",
     ],
 )
 def test_runai_schema_names_exist(served: dict[str, Any], runai: dict[str, Any], name: str) -> None:

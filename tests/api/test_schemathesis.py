@@ -220,6 +220,20 @@ def test_success_responses_conform_to_the_document(
             client.get(f"/api/v1/workloads/{wid}", headers=admin),
         ),
         (
+            "POST",
+            "/api/v1/workloads/batch",
+            client.post(
+                "/api/v1/workloads/batch",
+                json={"ids": [wid, "not-a-workload"], "action": "suspend"},
+                headers=admin,
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/workloads/{workloadId}/history",
+            client.get(f"/api/v1/workloads/{wid}/history", params={"limit": 1}, headers=admin),
+        ),
+        (
             "DELETE",
             "/api/v2/workloads/{WorkloadV2Id}",
             client.delete(f"/api/v2/workloads/{wid}", headers=admin),

@@ -259,3 +259,56 @@ def test_errors_reach_runapy_as_api_exceptions(runai: RunaiClient) -> None:
     assert invalid.value.data is not None
     fields = [issue["field"] for issue in invalid.value.data["complianceIssues"]]
     assert fields == ["spec.priorityClass"]
+
+
+def batch_response(data: Any) -> models.BatchResponse:
+    parsed = models.BatchResponse.from_dict(data)
+    assert parsed is not None
+    return parsed
+
+
+def test_batch_suspend_resume_delete_and_history(runai: RunaiClient) -> None:
+    nim = runai.workloads.nvidia_nim
+    batch = runai.workloads.workloads_batch
+    created = nim_response(
+        nim.create_nim_service(create_request(unique_name("runapy-batch"), spec())).data
+    )
+    workload_id = created.metadata.id
+    unknown = str(uuid.uuid4())
+
+    response = batch.batch_workloads(
+        models.WorkloadBatch(ids=[workload_id, unknown], action=models.Action1.SUSPEND)
+    )
+    assert response.status_code == 200
+    suspended = batch_response(response.data)
+    assert uuid.UUID(suspended.id)
+    assert suspended.succeeded == [workload_id]
+    assert suspended.failed is not None
+    assert [(f.id, f.code) for f in suspended.failed] == [(unknown, 404)]
+    stopped = nim_response(nim.get_nim_service_by_id(workload_id).data)
+    assert stopped.desired_phase == models.DesiredPhase.STOPPED
+
+    resumed = batch_response(
+        batch.batch_workloads(
+            models.WorkloadBatch(ids=[workload_id], action=models.Action1.RESUME)
+        ).data
+    )
+    assert resumed.succeeded == [workload_id]
+    running = nim_response(nim.get_nim_service_by_id(workload_id).data)
+    assert running.desired_phase == models.DesiredPhase.RUNNING
+
+    deleted = batch_response(
+        batch.batch_workloads(
+            models.WorkloadBatch(ids=[workload_id], action=models.Action1.DELETE)
+        ).data
+    )
+    assert deleted.succeeded == [workload_id]
+    assert get_if_present(nim, workload_id) is None
+
+    history = models.GetWorkloadHistory200Response.from_dict(
+        runai.workloads.events.get_workload_history(workload_id, offset=0, limit=10).data
+    )
+    assert history is not None
+    phases = [r.spec.phase_update.phase for r in history.records if r.spec.phase_update]
+    assert phases == [models.Phase.CREATING, models.Phase.DELETING]
+    assert all(r.meta.type == models.HistoryRecordType.PHASEUPDATE for r in history.records)

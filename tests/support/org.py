@@ -30,6 +30,7 @@ def reset_org(state: AppState) -> None:
     the quotas seeded at start (tests/api/test_bootstrap.py covers those)."""
     with state.engine.begin() as conn:
         conn.execute(delete(tables.workload_events))
+        conn.execute(delete(tables.workload_phase_updates))
         conn.execute(delete(tables.workloads))
         conn.execute(delete(tables.projects).where(tables.projects.c.id != 1))
         conn.execute(delete(tables.departments).where(tables.departments.c.id != 1))

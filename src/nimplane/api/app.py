@@ -26,6 +26,7 @@ from nimplane.api.routes import (
     service_accounts,
     tokens,
     users,
+    workload_batch,
     workload_properties,
     workloads,
 )
@@ -73,6 +74,7 @@ def create_app(
     for module in (
         tokens,
         nim_services,
+        workload_batch,
         workloads,
         org_units,
         node_pools,

@@ -12,13 +12,14 @@ from pydantic.json_schema import models_json_schema
 from nimplane import __version__
 from nimplane.api.identity_schemas import REQUEST_MODELS as IDENTITY_REQUESTS
 from nimplane.api.org_schemas import REQUEST_MODELS as ORG_REQUESTS
-from nimplane.api.schemas import TokenRequest
+from nimplane.api.schemas import TokenRequest, WorkloadBatch
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     NimServiceCreateRequest,
     NimServiceUpdateRequest,
     TokenRequest,
+    WorkloadBatch,
     *IDENTITY_REQUESTS,
     *ORG_REQUESTS,
 )

@@ -1,20 +1,21 @@
 """Run:ai's response and error shapes, by Run:ai's schema names, for the OpenAPI document.
 
 Request bodies of NIM services live in `nimplane.domain.requests`; these models document what
-the server answers. Handlers build the payloads directly (see `views.py`) and serialise them
-once, so these models are the contract the tests check responses against.
+the server answers, and the small token and workload-batch requests. Handlers build the
+payloads directly (see `views.py`) and serialise them once, so these models are the contract
+the tests check responses against.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nimplane.domain.phases import Phase
-from nimplane.domain.spec import NimServiceSpec, Preemptibility
+from nimplane.domain.spec import LaxEnum, NimServiceSpec, Preemptibility, WireModel
 from nimplane.domain.workloads import DesiredPhase
 
 
@@ -260,3 +261,70 @@ class Event2(Model):
 class WorkloadEventsResponse(Model):
     next: int | None = None
     events: list[Event2]
+
+
+class HistoryRecordType(StrEnum):
+    Event = "Event"
+    PhaseUpdate = "PhaseUpdate"
+
+
+class HistoryRecordMeta(Model):
+    creationTimestamp: datetime
+    type: HistoryRecordType
+
+
+class PhaseUpdate(Model):
+    phase: Phase
+    phaseMessage: str
+
+
+class HistoryRecordSpec(Model):
+    event: Event2 | None = None
+    phaseUpdate: PhaseUpdate | None = None
+
+
+class HistoryRecord1(Model):
+    """Run:ai's workload history record: an event or a phase update."""
+
+    meta: HistoryRecordMeta
+    spec: HistoryRecordSpec
+
+
+class WorkloadHistoryResponse(Model):
+    next: int | None = None
+    records: list[HistoryRecord1]
+
+
+class Action1(StrEnum):
+    """The action to perform on the list of ids."""
+
+    delete = "delete"
+    suspend = "suspend"
+    resume = "resume"
+
+
+class WorkloadBatch(WireModel):
+    """The ids and action to perform on a batch of workloads (at most 100 ids)."""
+
+    ids: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            max_length=100,
+            description="The workload ids (UUIDs) to perform the action on; an id that is not "
+            "a workload's is reported as failed (404).",
+        ),
+    ]
+    action: Annotated[Action1, LaxEnum]
+
+
+class BatchResponseFailureItem(Model):
+    id: str
+    code: int
+    message: str
+
+
+class BatchResponse(Model):
+    id: str = Field(json_schema_extra={"format": "uuid"}, description="The id of the batch.")
+    succeeded: list[str]
+    failed: list[BatchResponseFailureItem]

@@ -10,6 +10,7 @@ from typing import Any
 
 from nimplane.domain.catalog import NIM_GVK, PRIORITY_CLASSES
 from nimplane.domain.events import WorkloadEvent
+from nimplane.domain.history import HistoryRecord
 from nimplane.domain.phases import Phase, totals
 from nimplane.domain.workloads import Workload
 
@@ -145,4 +146,19 @@ def event_view(e: WorkloadEvent, cluster_id: str) -> Json:
         "involvedObject": {"kind": "Pod", "name": e.involved_object}
         if e.involved_object
         else {"kind": "NIMService", "uid": e.workload_id},
+    }
+
+
+def history_record_view(record: HistoryRecord, cluster_id: str) -> Json:
+    """Run:ai's `HistoryRecord1`: an event (as `Event2`) or a phase update."""
+    if isinstance(record, WorkloadEvent):
+        return {
+            "meta": {"creationTimestamp": record.timestamp, "type": "Event"},
+            "spec": {"event": event_view(record, cluster_id)},
+        }
+    return {
+        "meta": {"creationTimestamp": record.timestamp, "type": "PhaseUpdate"},
+        "spec": {
+            "phaseUpdate": {"phase": record.phase.value, "phaseMessage": record.message or ""}
+        },
     }

@@ -11,6 +11,7 @@ from nimplane.domain.access import Scope
 from nimplane.domain.audit import AuditEntry
 from nimplane.domain.cluster import Node
 from nimplane.domain.events import WorkloadEvent
+from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import AccessRule, ServiceAccount, User
 from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
 from nimplane.domain.workloads import Project, Workload, WorkloadStatus
@@ -19,8 +20,9 @@ T = TypeVar("T")
 
 
 class WorkloadRepo(Protocol):
-    def get(self, workload_id: str) -> Workload | None:
-        """A workload that is not fully deleted (torn down), or None."""
+    def get(self, workload_id: str, *, include_deleted: bool = False) -> Workload | None:
+        """A workload that is not fully deleted (torn down), or None; with `include_deleted`,
+        a fully deleted one too (as long as its record is kept)."""
 
     def insert(self, workload: Workload) -> None:
         """Store a new workload; raises AlreadyExists when its name is taken in its project."""
@@ -241,6 +243,14 @@ class EventRepo(Protocol):
         """One page of a workload's events, and how many it has in all."""
 
 
+class PhaseHistoryRepo(Protocol):
+    def add(self, updates: list[PhaseUpdate]) -> None: ...
+
+    def page(self, workload_id: str, offset: int, limit: int) -> tuple[list[HistoryRecord], int]:
+        """One page of a workload's phase updates and events merged oldest first (at the same
+        instant a phase update comes before an event), and how many records it has in all."""
+
+
 class AuditRepo(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
 
@@ -265,6 +275,9 @@ class Transaction(Protocol):
 
     @property
     def events(self) -> EventRepo: ...
+
+    @property
+    def history(self) -> PhaseHistoryRepo: ...
 
 
 class Store(Protocol):

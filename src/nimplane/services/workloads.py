@@ -1,4 +1,5 @@
-"""NIM service use cases: create, read, update, delete and list, with permissions and concurrency.
+"""NIM service use cases: create, read, update, stop/resume, delete, list and history, with
+permissions and concurrency.
 
 Every write is one transaction and is committed before the caller answers 202. Updates are
 optimistic: the write carries the resource version it read and retries on a lost race, so
@@ -24,6 +25,7 @@ from nimplane.domain.errors import (
     NotFound,
 )
 from nimplane.domain.events import WorkloadEvent
+from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import Principal
 from nimplane.domain.listing import WorkloadQuery, apply_query
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
@@ -92,9 +94,17 @@ def _object_body(body: Any) -> dict[str, Any]:
     return cleaned
 
 
-def _load(tx: Transaction, principal: Principal, workload_id: str, action: Action) -> Workload:
-    """A live workload on which the principal may do `action`: else NotFound or Forbidden."""
-    workload = tx.workloads.get(_parse_id(workload_id))
+def _load(
+    tx: Transaction,
+    principal: Principal,
+    workload_id: str,
+    action: Action,
+    *,
+    include_deleted: bool = False,
+) -> Workload:
+    """A live workload (or, with `include_deleted`, a fully deleted one) on which the
+    principal may do `action`: else NotFound or Forbidden."""
+    workload = tx.workloads.get(_parse_id(workload_id), include_deleted=include_deleted)
     if workload is None:
         raise NotFound(f"Workload {workload_id} not found.")
     _require(principal, action, workload.project)
@@ -178,6 +188,7 @@ class WorkloadService:
                 updated_by=principal.subject,
             )
             tx.workloads.insert(workload)
+            tx.history.add([PhaseUpdate(workload.id, now, Phase.Creating)])
             return Outcome(workload, change.warnings)
 
         for attempt in range(_MAX_NAME_ATTEMPTS):
@@ -255,11 +266,46 @@ class WorkloadService:
                 deleted_by=current.deleted_by or principal.subject,
                 torn_down_at=now if gone else None,
             )
-            return (
-                Outcome(deleted) if tx.workloads.update(deleted, current.resource_version) else None
-            )
+            if not tx.workloads.update(deleted, current.resource_version):
+                return None
+            if current.status.phase is not Phase.Deleting:
+                tx.workloads.update_status(deleted.id, deleted.status)  # unless torn down
+                tx.history.add(
+                    [PhaseUpdate(deleted.id, now, Phase.Deleting, deleted.status.phase_message)]
+                )
+            return Outcome(deleted)
 
         return self._retry_lost_races(mark).workload
+
+    def set_desired_phase(
+        self, principal: Principal, workload_id: str, desired: DesiredPhase
+    ) -> Workload:
+        """D8: stop (desired Stopped) or resume (desired Running) a workload; idempotent.
+
+        Only the desired phase changes: the lifecycle engine moves the observed phase.
+        A workload being deleted can be neither stopped nor resumed (Conflict).
+        """
+        if desired is DesiredPhase.Deleted:
+            raise ValueError("deleting is `delete`, not a desired phase to set")
+        now = self._clock()
+
+        def apply(tx: Transaction) -> Outcome | None:
+            current = _load(tx, principal, workload_id, Action.update)
+            if current.desired_phase is DesiredPhase.Deleted:
+                raise Conflict(f"Workload {current.id} is being deleted.")
+            if current.desired_phase is desired:
+                return Outcome(current)
+            changed = replace(
+                current,
+                desired_phase=desired,
+                resource_version=current.resource_version + 1,
+                updated_at=now,
+                updated_by=principal.subject,
+            )
+            ok = tx.workloads.update(changed, current.resource_version)
+            return Outcome(changed) if ok else None
+
+        return self._retry_lost_races(apply).workload
 
     def events(
         self, principal: Principal, workload_id: str, offset: int, limit: int, newest_first: bool
@@ -268,6 +314,16 @@ class WorkloadService:
         with self._store.read() as tx:
             _load(tx, principal, workload_id, Action.read)
             return tx.events.page(_parse_id(workload_id), offset, limit, newest_first)
+
+    def history(
+        self, principal: Principal, workload_id: str, offset: int, limit: int
+    ) -> tuple[list[HistoryRecord], int]:
+        """A page of the history (phase updates and events, oldest first) of a workload the
+        principal may read; a deleted one's too, as `GET /api/v1/workloads?deleted=true`
+        still lists it."""
+        with self._store.read() as tx:
+            _load(tx, principal, workload_id, Action.read, include_deleted=True)
+            return tx.history.page(_parse_id(workload_id), offset, limit)
 
     def count_by_phase(self) -> dict[str, int]:
         """Live workloads per phase (for the metrics endpoint; no permission check)."""

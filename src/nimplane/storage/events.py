@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, insert, select
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select
 
 from nimplane.domain.events import WorkloadEvent
 from nimplane.storage.tables import workload_events
@@ -50,16 +52,17 @@ class SqlEventRepo:
         rows = self._conn.execute(
             select(workload_events).where(where).order_by(*order).offset(offset).limit(limit)
         )
-        return [
-            WorkloadEvent(
-                id=r.id,
-                workload_id=r.workload_id,
-                timestamp=r.timestamp,
-                type=r.type,
-                reason=r.reason,
-                message=r.message,
-                source=r.source,
-                involved_object=r.involved_object,
-            )
-            for r in rows
-        ], total
+        return [event_from_row(r) for r in rows], total
+
+
+def event_from_row(r: Row[Any]) -> WorkloadEvent:
+    return WorkloadEvent(
+        id=r.id,
+        workload_id=r.workload_id,
+        timestamp=r.timestamp,
+        type=r.type,
+        reason=r.reason,
+        message=r.message,
+        source=r.source,
+        involved_object=r.involved_object,
+    )

@@ -13,6 +13,7 @@ from nimplane.storage.audit import SqlAuditRepo
 from nimplane.storage.db import ping, transaction
 from nimplane.storage.events import SqlEventRepo
 from nimplane.storage.group_commit import GroupCommitWriter
+from nimplane.storage.history import SqlPhaseHistoryRepo
 from nimplane.storage.identity import SqlIdentityRepo
 from nimplane.storage.org import SqlOrgRepo
 from nimplane.storage.workloads import SqlWorkloadRepo
@@ -27,6 +28,7 @@ class SqlTransaction:
         self.identity = SqlIdentityRepo(conn)
         self.audit = SqlAuditRepo(conn)
         self.events = SqlEventRepo(conn)
+        self.history = SqlPhaseHistoryRepo(conn)
 
 
 class SqlStore:

@@ -170,6 +170,17 @@ workload_events = Table(
     Index("ix_workload_events_workload", "workload_id", "timestamp"),
 )
 
+workload_phase_updates = Table(
+    "workload_phase_updates",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("workload_id", String(36), ForeignKey("workloads.id"), nullable=False),
+    Column("phase", String(32), nullable=False),
+    Column("phase_message", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_workload_phase_updates_workload", "workload_id", "created_at"),
+)
+
 audit_logs = Table(
     "audit_logs",
     metadata,

@@ -31,7 +31,8 @@ _SELECT: Select[Any] = (
 
 # Statements are built once: a reused statement keeps its compiled form and cache key, so a
 # request pays only for binding its parameters.
-_GET_LIVE = _SELECT.where(workloads.c.id == bindparam("id"), workloads.c.torn_down_at.is_(None))
+_GET_ANY = _SELECT.where(workloads.c.id == bindparam("id"))
+_GET_LIVE = _GET_ANY.where(workloads.c.torn_down_at.is_(None))
 _INSERT = insert(workloads)
 _UPDATE_STATUS = update(workloads).where(
     workloads.c.id == bindparam("match_id"), workloads.c.torn_down_at.is_(None)
@@ -166,8 +167,9 @@ class SqlWorkloadRepo:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def get(self, workload_id: str) -> Workload | None:
-        row = self._conn.execute(_GET_LIVE, {"id": workload_id}).first()
+    def get(self, workload_id: str, *, include_deleted: bool = False) -> Workload | None:
+        query = _GET_ANY if include_deleted else _GET_LIVE
+        row = self._conn.execute(query, {"id": workload_id}).first()
         return None if row is None else _to_workload(row)
 
     def insert(self, workload: Workload) -> None:

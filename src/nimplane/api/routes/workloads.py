@@ -1,4 +1,5 @@
-"""Generic workload endpoints: v2 delete, and the v1 list, count and get (Run:ai's `Workload`)."""
+"""Generic workload endpoints: v2 delete, and the v1 list, count, get (Run:ai's `Workload`),
+events and history."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ from nimplane.api.routes._responses import errors
 from nimplane.api.schemas import (
     WorkloadDetailed,
     WorkloadEventsResponse,
+    WorkloadHistoryResponse,
     WorkloadsCountResponse,
     WorkloadsListResponse,
     WorkloadV2,
 )
-from nimplane.api.views import event_view, workload_v1_view, workload_v2_view
+from nimplane.api.views import (
+    event_view,
+    history_record_view,
+    workload_v1_view,
+    workload_v2_view,
+)
 from nimplane.domain.listing import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -191,4 +198,35 @@ async def get_workload_events(
     payload: dict[str, object] = {"events": [event_view(e, cluster_id) for e in events]}
     if offset + len(events) < total:
         payload["next"] = offset + len(events)
+    return json_response(payload)
+
+
+@router.get(
+    "/api/v1/workloads/{workloadId}/history",
+    operation_id="get_workload_history",
+    summary="Get the workload history.",
+    description="The workload's phase updates and events, oldest first.",
+    tags=["Events"],
+    response_model=WorkloadHistoryResponse,
+    responses=errors(400, 401, 403, 404, 500, 503),
+)
+async def get_workload_history(
+    request: Request,
+    workload_id: str = Path(alias="workloadId", description="The ID of the workload."),
+    offset: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="The offset of the first item returned.")
+    ] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="The maximum number of entries to return.")
+    ] = DEFAULT_LIMIT,
+) -> Response:
+    records, total = await as_caller(
+        request,
+        lambda s, p: s.workloads.history(p, workload_id, offset, limit),
+        read_only=True,
+    )
+    cluster_id = app_state(request).cluster_id
+    payload: dict[str, object] = {"records": [history_record_view(r, cluster_id) for r in records]}
+    if offset + len(records) < total:
+        payload["next"] = offset + len(records)
     return json_response(payload)
