@@ -68,6 +68,8 @@ def state(app_state: AppState) -> AppState:
         conn.execute(delete(tables.workload_events))
         conn.execute(delete(tables.workload_phase_updates))
         conn.execute(delete(tables.workloads))
+        for table in (tables.sim_pods, tables.sim_node_faults, tables.sim_metrics):
+            conn.execute(delete(table))
     return app_state
 
 

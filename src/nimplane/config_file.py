@@ -20,6 +20,7 @@ from nimplane.domain.cluster import DEFAULT_NODE_POOL, Node, Taint
 from nimplane.domain.org import PoolQuota, Quota
 from nimplane.domain.quantities import parse_quantity
 from nimplane.domain.rbac import ROLES_BY_NAME
+from nimplane.domain.simulation import Timings
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 MIB = Decimal(2**20)
@@ -249,10 +250,44 @@ class NodeGroupConfig(_Strict):
         )
 
 
+class ModelLoadConfig(_Strict):
+    """Seconds a NIM takes to load its model, by model store (at speed 1)."""
+
+    nim_cache: float = Field(20.0, ge=0)
+    pvc: float = Field(60.0, ge=0)
+    download: float = Field(180.0, ge=0)
+
+
 class SimulatorConfig(_Strict):
-    """The simulated cluster's node inventory. Default: 4 nodes of 8 H100 80 GiB GPUs."""
+    """The simulated cluster: its node inventory (default: 4 nodes of 8 H100 80 GiB GPUs) and
+    how its pods behave (pull and load times, unreachable registries, the image catalogue)."""
 
     nodes: list[NodeGroupConfig] = Field(default_factory=lambda: [NodeGroupConfig(count=4)])
+    speed: float = Field(
+        1.0, gt=0, description="Speed factor: every simulated duration is divided by it."
+    )
+    image_pull_seconds: float = Field(30.0, ge=0)
+    model_load_seconds: ModelLoadConfig = Field(default_factory=ModelLoadConfig)
+    unreachable: list[str] = Field(
+        default_factory=list,
+        description="Registries (`nvcr.io`) or repositories (`nvcr.io/nim/meta`) whose images "
+        "cannot be pulled (the pods end in ImagePullBackOff).",
+    )
+    image_catalogue: list[str] | None = Field(
+        None,
+        description="The images that exist, as `registry/repository`; unset: every image.",
+    )
+
+    def timings(self) -> Timings:
+        return Timings(
+            image_pull_seconds=self.image_pull_seconds,
+            model_load_nim_cache_seconds=self.model_load_seconds.nim_cache,
+            model_load_pvc_seconds=self.model_load_seconds.pvc,
+            model_load_download_seconds=self.model_load_seconds.download,
+            speed=self.speed,
+            unreachable=tuple(self.unreachable),
+            catalogue=None if self.image_catalogue is None else tuple(self.image_catalogue),
+        )
 
     @model_validator(mode="after")
     def _node_names_unique(self) -> Self:

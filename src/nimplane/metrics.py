@@ -39,6 +39,18 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
 
+        self.reconcile = Histogram(
+            "nimplane_reconcile_duration_seconds",
+            "Duration of reconciling one workload (read, decide, write).",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.reconcile_errors = Counter(
+            "nimplane_reconcile_errors_total",
+            "Reconciles that failed (retried with exponential backoff).",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -44,6 +44,23 @@ class SchedulerSettings(BaseModel):
     )
 
 
+class LifecycleSettings(BaseModel):
+    """The lifecycle engine."""
+
+    period_seconds: float = Field(
+        0.25, gt=0, description="Seconds between passes over the workloads due for a look."
+    )
+    lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a replica holds a workload it reconciles; after that another "
+        "replica may take it over.",
+    )
+    resync_seconds: float = Field(
+        30.0, gt=0, description="A settled workload is looked at again this often."
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration of one nimplane server process."""
 
@@ -75,6 +92,7 @@ class Settings(BaseSettings):
     cluster_name: str = "nimplane"
     auth: AuthSettings = Field(default_factory=AuthSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     background_workers: bool = Field(
         True,
         description="Run the scheduling and lifecycle loops in this process. Off: the API only "

@@ -30,6 +30,7 @@ from nimplane.services.bootstrap import (
     seed_organisation,
 )
 from nimplane.services.identity import IdentityService
+from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.org import OrgService
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.seeding import gives_quota_to, seed_from_config
@@ -69,6 +70,7 @@ class AppState:
     metrics: Metrics
     cluster_id: str
     scheduling: SchedulingService
+    lifecycle: LifecycleService
     workers: BackgroundWorkers
     """The scheduling loop (and later the lifecycle engine): started by the app's lifespan
     when `settings.background_workers`; tests may run their passes directly instead."""
@@ -170,7 +172,7 @@ def _build_services(
         issuer=settings.auth.issuer,
         ttl_seconds=settings.auth.token_ttl_seconds,
     )
-    cluster = SimulatedCluster(settings.simulator.inventory())
+    cluster = SimulatedCluster(settings.simulator.inventory(), store)
     seed_from_config(
         store,
         settings.organisation,
@@ -180,6 +182,8 @@ def _build_services(
         now=utc_now(),
     )
     metrics = Metrics()
+    scheduler_loop = PeriodicLoop("scheduler", lambda: None, settings.scheduler.period_seconds)
+    lifecycle_loop = PeriodicLoop("lifecycle", lambda: None, settings.lifecycle.period_seconds)
     scheduling = SchedulingService(
         store,
         cluster,
@@ -187,10 +191,24 @@ def _build_services(
         utc_now,
         SchedulerConfig(stale_gang_grace_seconds=settings.scheduler.stale_gang_grace_seconds),
         observe_cycle=metrics.scheduling_cycle.observe,
+        on_placed=lifecycle_loop.wake,
     )
-    workers = BackgroundWorkers(
-        [PeriodicLoop("scheduler", scheduling.run_cycle, settings.scheduler.period_seconds)]
+    lifecycle = LifecycleService(
+        store,
+        cluster,
+        utc_now,
+        settings.simulator.timings(),
+        LifecycleSettings(
+            lease_seconds=settings.lifecycle.lease_seconds,
+            resync_seconds=settings.lifecycle.resync_seconds,
+        ),
+        observe_reconcile=metrics.reconcile.observe,
+        count_error=metrics.reconcile_errors.inc,
+        on_scaled=scheduler_loop.wake,
     )
+    scheduler_loop.work = scheduling.run_cycle
+    lifecycle_loop.work = lifecycle.run_pass
+    workers = BackgroundWorkers([scheduler_loop, lifecycle_loop])
     workloads = WorkloadService(store, cluster, on_change=workers.wake)
     metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))
     auth = Authenticator(store, tokens, settings.auth.principal_cache_seconds)
@@ -211,6 +229,7 @@ def _build_services(
         metrics=metrics,
         cluster_id=cluster_id,
         scheduling=scheduling,
+        lifecycle=lifecycle,
         workers=workers,
         inline_reads=engine.dialect.name == "sqlite",
     )

@@ -6,10 +6,12 @@ from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.domain.simulation import Timings
 from nimplane.metrics import Metrics
 from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
 from nimplane.services.identity import IdentityService
+from nimplane.services.lifecycle import LifecycleService
 from nimplane.services.org import OrgService
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.tokens import TokenService
@@ -46,6 +48,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         metrics=Metrics(),
         cluster_id="00000000-0000-0000-0000-000000000000",
         scheduling=SchedulingService(store, cluster, Leadership(engine), utc_now),
+        lifecycle=LifecycleService(store, cluster, utc_now, Timings()),
         workers=BackgroundWorkers([]),
     )
     with TestClient(create_app(settings, state=state)) as client:

@@ -32,6 +32,8 @@ def reset_org(state: AppState) -> None:
         conn.execute(delete(tables.workload_events))
         conn.execute(delete(tables.workload_phase_updates))
         conn.execute(delete(tables.workloads))
+        for table in (tables.sim_pods, tables.sim_node_faults, tables.sim_metrics):
+            conn.execute(delete(table))
         conn.execute(delete(tables.projects).where(tables.projects.c.id != 1))
         conn.execute(delete(tables.departments).where(tables.departments.c.id != 1))
         conn.execute(delete(tables.node_pools).where(tables.node_pools.c.name != "default"))

@@ -5,6 +5,7 @@ The one place that decides how a stored workload looks on the wire.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +77,15 @@ def _conditions_view(w: Workload) -> list[Json]:
     ]
 
 
+def serving_urls(w: Workload) -> list[str]:
+    """Where the service answers once a pod is ready: its in-cluster Service address (the NIM
+    Operator names the Service after the NIMService, in the project's namespace)."""
+    if not w.status.running_pods:
+        return []
+    port = (w.spec.get("servingPort") or {}).get("port", 8000)
+    return [f"http://{w.name}.{w.project.namespace}.svc.cluster.local:{port}"]
+
+
 def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> Json:
     """Run:ai's v1 `Workload` (and `WorkloadDetailed` with pending scheduling messages)."""
     spec = w.spec
@@ -105,7 +115,7 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
         "conditions": _conditions_view(w),
         "k8sPhase": "" if status.phase is Phase.Creating else status.phase.value,
         "tenantId": w.project.tenant_id,
-        "runningPods": 0,
+        "runningPods": status.running_pods,
         "phaseUpdatedAt": status.phase_updated_at,
         "k8sPhaseUpdatedAt": status.phase_updated_at,
         "updatedAt": w.updated_at,
@@ -115,7 +125,7 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
         "requestedNodePools": spec.get("nodePools", []),
         "currentNodePools": sorted({str(gang["nodePool"]) for gang in gangs}),
         "images": [spec["image"]] if "image" in spec else [],
-        "urls": [],
+        "urls": serving_urls(w),
         "completedAt": None,
         "totalPendingTimeSeconds": pending_seconds,
         "totalRunningTimeSeconds": running_seconds,
@@ -133,8 +143,14 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
     return view
 
 
-def event_view(e: WorkloadEvent, cluster_id: str) -> Json:
-    """Run:ai's `Event2`."""
+def event_view(e: WorkloadEvent, cluster_id: str, workload: Workload) -> Json:
+    """Run:ai's `Event2`: about one of the workload's pods, or the workload itself."""
+    namespace = workload.project.namespace
+    if e.involved_object:
+        pod_uid = str(uuid.uuid5(uuid.UUID(workload.id), e.involved_object))
+        involved = {"uid": pod_uid, "kind": "Pod", "name": e.involved_object}
+    else:
+        involved = {"uid": workload.id, "kind": "NIMService", "name": workload.name}
     return {
         "id": e.id,
         "createdAt": e.timestamp,
@@ -143,18 +159,16 @@ def event_view(e: WorkloadEvent, cluster_id: str) -> Json:
         "message": e.message,
         "reason": e.reason,
         "source": e.source,
-        "involvedObject": {"kind": "Pod", "name": e.involved_object}
-        if e.involved_object
-        else {"kind": "NIMService", "uid": e.workload_id},
+        "involvedObject": {**involved, "namespace": namespace},
     }
 
 
-def history_record_view(record: HistoryRecord, cluster_id: str) -> Json:
+def history_record_view(record: HistoryRecord, cluster_id: str, workload: Workload) -> Json:
     """Run:ai's `HistoryRecord1`: an event (as `Event2`) or a phase update."""
     if isinstance(record, WorkloadEvent):
         return {
             "meta": {"creationTimestamp": record.timestamp, "type": "Event"},
-            "spec": {"event": event_view(record, cluster_id)},
+            "spec": {"event": event_view(record, cluster_id, workload)},
         }
     return {
         "meta": {"creationTimestamp": record.timestamp, "type": "PhaseUpdate"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -14,6 +14,7 @@ from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import AccessRule, ServiceAccount, User
 from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
+from nimplane.domain.pods import Pod
 from nimplane.domain.workloads import Project, Workload, WorkloadStatus
 
 T = TypeVar("T")
@@ -40,9 +41,37 @@ class WorkloadRepo(Protocol):
         workload_id: str,
         placement: dict[str, Any] | None,
         pending_messages: tuple[dict[str, Any], ...],
+        now: datetime,
     ) -> bool:
         """Write a live workload's placement and pending scheduling messages (the scheduler's
-        columns, and only those); False if it is gone."""
+        columns, and only those) and make it due for the lifecycle engine; False if gone."""
+
+    def claim_due(
+        self, owner: str, now: datetime, until: datetime, limit: int
+    ) -> list[tuple[str, int]]:
+        """Lease up to `limit` live workloads due for reconciling and not leased by anyone
+        else (a lease past `until` may be taken over); their ids and change counters."""
+
+    def holds_lease(self, workload_id: str, owner: str, now: datetime) -> bool:
+        """Whether `owner` still holds the workload's lease (and lock it for this write)."""
+
+    def release_lease(
+        self,
+        workload_id: str,
+        owner: str,
+        seen_seq: int,
+        due_at: datetime,
+        failures: int,
+        now: datetime,
+    ) -> None:
+        """Give the lease back, due again at `due_at`, or at `now` if it changed meanwhile."""
+
+    def failures(self, workload_id: str) -> int: ...
+
+    def mark_due(self, workload_ids: Iterable[str], now: datetime) -> None:
+        """Something about these workloads changed outside them (a node failed...)."""
+
+    def mark_torn_down(self, workload_id: str, now: datetime) -> None: ...
 
     def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
         """Live workloads (or, with `deleted`, fully deleted ones) of the given projects."""
@@ -251,6 +280,41 @@ class PhaseHistoryRepo(Protocol):
         instant a phase update comes before an event), and how many records it has in all."""
 
 
+class SimRepo(Protocol):
+    """The simulated cluster's state: pods, node faults and workload metrics."""
+
+    def pods_of(self, workload_id: str) -> list[Pod]: ...
+
+    def pods(self) -> list[Pod]: ...
+
+    def pod(self, pod_id: str) -> Pod | None: ...
+
+    def add_pods(self, pods: Sequence[Pod]) -> None: ...
+
+    def delete_pods(self, pod_ids: Iterable[str]) -> None: ...
+
+    def set_stages(self, stages: dict[str, str]) -> None: ...
+
+    def set_pod_faults(
+        self,
+        pod_id: str,
+        *,
+        crash_since: datetime | None,
+        unready_since: datetime | None,
+        started_at: datetime,
+    ) -> None: ...
+
+    def workloads_on(self, node: str) -> list[str]: ...
+
+    def node_faults(self) -> dict[str, str]: ...
+
+    def set_node_fault(self, node: str, fault: str | None, now: datetime) -> None: ...
+
+    def metrics(self, workload_ids: Iterable[str]) -> dict[str, tuple[str, float]]: ...
+
+    def set_metric(self, workload_id: str, metric: str, value: float, now: datetime) -> None: ...
+
+
 class AuditRepo(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
 
@@ -279,6 +343,9 @@ class Transaction(Protocol):
     @property
     def history(self) -> PhaseHistoryRepo: ...
 
+    @property
+    def sim(self) -> SimRepo: ...
+
 
 class Store(Protocol):
     """Transactions: `read()` to look, `write(work)` to change."""
@@ -301,8 +368,9 @@ class ClusterBackend(Protocol):
     def nodes(self) -> tuple[Node, ...]:
         """The nodes the cluster has now."""
 
-    def teardown(self, workload: Workload) -> bool:
-        """Remove what the cluster runs for `workload` (idempotent); True once nothing is left."""
+    def teardown(self, tx: Transaction, workload: Workload) -> bool:
+        """True when the cluster runs nothing for `workload` (it is gone at once); else the
+        lifecycle engine tears it down."""
 
 
 class Leadership(Protocol):

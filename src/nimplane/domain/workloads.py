@@ -48,6 +48,12 @@ class WorkloadStatus:
     observed_generation: int = 0
     pending_seconds: int = 0
     running_seconds: int = 0
+    running_pods: int = 0
+    serving_replicas: int = 0
+    """How many replicas were wanted when the workload was last Running: fewer ready than
+    that (and than wanted now) is Degraded; replicas beyond it are still coming up."""
+    autoscaler: dict[str, Any] | None = None
+    """The autoscaler's state: its current replica count and recent recommendations."""
 
     @property
     def phase_state(self) -> PhaseState:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from nimplane.domain.autoscaling import wanted_replicas
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.phases import Phase
 from nimplane.domain.pods import pod_name
@@ -71,12 +72,13 @@ def wants_to_run(workload: Workload) -> bool:
     return workload.desired_phase is DesiredPhase.Running and workload.deleted_at is None
 
 
-def _scheduler_workload(workload: Workload) -> SchedWorkload:
+def _scheduler_workload(workload: Workload, replicas: int) -> SchedWorkload:
     spec = NimServiceSpec.model_validate(workload.spec)
     return workload_from_spec(
         workload.id,
         project_queue(workload.project.id),
         spec,
+        replicas=replicas,
         created=workload.created_at.timestamp(),
         name=workload.name,
     )
@@ -96,6 +98,7 @@ class SchedulingService:
         clock: Clock,
         config: SchedulerConfig | None = None,
         observe_cycle: Callable[[float], None] | None = None,
+        on_placed: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._cluster = cluster
@@ -103,7 +106,9 @@ class SchedulingService:
         self._clock = clock
         self._config = config or SchedulerConfig()
         self._observe_cycle = observe_cycle
-        self._models: dict[str, tuple[int, SchedWorkload]] = {}
+        self._on_placed = on_placed
+        """Called after a cycle changed placements (wakes the lifecycle engine)."""
+        self._models: dict[str, tuple[tuple[int, int], SchedWorkload]] = {}
         """The scheduler's model of each workload by spec generation (parsing 8,500 specs
         every cycle would cost more than the cycle)."""
 
@@ -125,15 +130,18 @@ class SchedulingService:
             live = tx.workloads.list(deleted=False, project_ids=None)
             queues = queues_from_org(tx.org.departments(), tx.org.org_projects())
             pools = tx.org.node_pools()
-        nodes = self._cluster.nodes()
+        # a node that failed or was drained has lost its pods: their replicas go elsewhere
+        nodes = [node for node in self._cluster.nodes() if node.ready]
         previous: list[GangPlacement] = []
         members: list[SchedWorkload] = []
-        models: dict[str, tuple[int, SchedWorkload]] = {}
+        models: dict[str, tuple[tuple[int, int], SchedWorkload]] = {}
         for workload in live:
             gangs = gangs_from_json(workload.id, workload.status.placement)
+            replicas = wanted_replicas(workload.spec, workload.status.autoscaler)
             cached = self._models.get(workload.id)
-            if cached is None or cached[0] != workload.generation:
-                cached = (workload.generation, _scheduler_workload(workload))
+            if cached is None or cached[0] != (workload.generation, replicas):
+                model = _scheduler_workload(workload, replicas)
+                cached = ((workload.generation, replicas), model)
             models[workload.id] = cached
             if wants_to_run(workload):
                 previous += gangs
@@ -157,6 +165,7 @@ class SchedulingService:
         changes = _changes(live, result, device_memory, now)
         if changes.placements or changes.events:
             self._store.write(changes.apply)
+            self._on_placed()
         return CycleReport(
             workloads=len(members),
             gangs_placed=len(result.placements),
@@ -171,9 +180,11 @@ class _Changes:
     placements: list[tuple[str, dict[str, Any] | None, tuple[dict[str, Any], ...]]]
     events: list[WorkloadEvent]
 
+    now: datetime
+
     def apply(self, tx: Transaction) -> None:
         for workload_id, doc, pending in self.placements:
-            tx.workloads.set_placement(workload_id, doc, pending)
+            tx.workloads.set_placement(workload_id, doc, pending, self.now)
         tx.events.add(self.events)
 
 
@@ -190,7 +201,7 @@ def _changes(
     evicted: dict[str, list[Eviction]] = {}
     for eviction in result.evictions:
         evicted.setdefault(eviction.workload_id, []).append(eviction)
-    changes = _Changes([], [])
+    changes = _Changes([], [], now)
     for workload in live:
         gangs = gangs_by_workload.get(workload.id, [])
         doc = placement_json(gangs, device_memory)

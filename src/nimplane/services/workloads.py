@@ -252,7 +252,7 @@ class WorkloadService:
         def mark(tx: Transaction) -> Outcome | None:
             current = _load(tx, principal, workload_id, Action.delete)
             _check_version(current, if_match)
-            gone = self._backend.teardown(current)
+            gone = self._backend.teardown(tx, current)
             deleted = replace(
                 current,
                 desired_phase=DesiredPhase.Deleted,
@@ -309,21 +309,23 @@ class WorkloadService:
 
     def events(
         self, principal: Principal, workload_id: str, offset: int, limit: int, newest_first: bool
-    ) -> tuple[list[WorkloadEvent], int]:
-        """A page of the events of a live workload the principal may read."""
+    ) -> tuple[Workload, list[WorkloadEvent], int]:
+        """A live workload the principal may read, a page of its events and their count."""
         with self._store.read() as tx:
-            _load(tx, principal, workload_id, Action.read)
-            return tx.events.page(_parse_id(workload_id), offset, limit, newest_first)
+            workload = _load(tx, principal, workload_id, Action.read)
+            events, total = tx.events.page(workload.id, offset, limit, newest_first)
+            return workload, events, total
 
     def history(
         self, principal: Principal, workload_id: str, offset: int, limit: int
-    ) -> tuple[list[HistoryRecord], int]:
+    ) -> tuple[Workload, list[HistoryRecord], int]:
         """A page of the history (phase updates and events, oldest first) of a workload the
         principal may read; a deleted one's too, as `GET /api/v1/workloads?deleted=true`
         still lists it."""
         with self._store.read() as tx:
-            _load(tx, principal, workload_id, Action.read, include_deleted=True)
-            return tx.history.page(_parse_id(workload_id), offset, limit)
+            workload = _load(tx, principal, workload_id, Action.read, include_deleted=True)
+            records, total = tx.history.page(workload.id, offset, limit)
+            return workload, records, total
 
     def count_by_phase(self) -> dict[str, int]:
         """Live workloads per phase (for the metrics endpoint; no permission check)."""

@@ -16,6 +16,7 @@ from nimplane.storage.group_commit import GroupCommitWriter
 from nimplane.storage.history import SqlPhaseHistoryRepo
 from nimplane.storage.identity import SqlIdentityRepo
 from nimplane.storage.org import SqlOrgRepo
+from nimplane.storage.simulated import SqlSimRepo
 from nimplane.storage.workloads import SqlWorkloadRepo
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class SqlTransaction:
         self.audit = SqlAuditRepo(conn)
         self.events = SqlEventRepo(conn)
         self.history = SqlPhaseHistoryRepo(conn)
+        self.sim = SqlSimRepo(conn)
 
 
 class SqlStore:

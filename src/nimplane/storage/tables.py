@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -248,6 +249,15 @@ workloads = Table(
     Column("observed_generation", Integer, nullable=False, server_default=text("0")),
     Column("pending_seconds", Integer, nullable=False, server_default=text("0")),
     Column("running_seconds", Integer, nullable=False, server_default=text("0")),
+    # The lifecycle engine's bookkeeping:
+    Column("running_pods", Integer, nullable=False, server_default=text("0")),
+    Column("serving_replicas", Integer, nullable=False, server_default=text("0")),
+    Column("autoscaler", JSON, nullable=True),
+    Column("change_seq", Integer, nullable=False, server_default=text("0")),
+    Column("reconcile_due_at", UtcDateTime, nullable=True),
+    Column("reconcile_failures", Integer, nullable=False, server_default=text("0")),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
     Index(
         "uq_workloads_live_name",
         "project_id",
@@ -257,4 +267,45 @@ workloads = Table(
         postgresql_where=text("torn_down_at IS NULL"),
     ),
     Index("ix_workloads_created_at", "created_at"),
+)
+
+
+# The simulated cluster's own state (the embedded backend keeps it in the same database, so
+# that every server replica sees the same pods, faults and metrics).
+sim_pods = Table(
+    "sim_pods",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("workload_id", String(36), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("replica", Integer, nullable=False),
+    Column("pod_index", Integer, nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("node", String(253), nullable=False),
+    Column("gpu_devices", JSON, nullable=False),
+    Column("gpus", Float, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("plan", JSON, nullable=False),
+    Column("restarts", Integer, nullable=False, server_default=text("0")),
+    Column("crash_since", UtcDateTime, nullable=True),
+    Column("unready_since", UtcDateTime, nullable=True),
+    Column("last_stage", String(32), nullable=True),
+)
+
+sim_node_faults = Table(
+    "sim_node_faults",
+    metadata,
+    Column("node", String(253), primary_key=True),
+    Column("fault", String(16), nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+)
+
+sim_metrics = Table(
+    "sim_metrics",
+    metadata,
+    Column("workload_id", String(36), primary_key=True),
+    Column("metric", String(255), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

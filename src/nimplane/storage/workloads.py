@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from nimplane.domain.conditions import Condition
@@ -37,12 +49,17 @@ _INSERT = insert(workloads)
 _UPDATE_STATUS = update(workloads).where(
     workloads.c.id == bindparam("match_id"), workloads.c.torn_down_at.is_(None)
 )
-_UPDATE_IF_VERSION = update(workloads).where(
-    and_(
-        workloads.c.id == bindparam("match_id"),
-        workloads.c.resource_version == bindparam("match_version"),
+_UPDATE_IF_VERSION = (
+    update(workloads)
+    .where(
+        and_(
+            workloads.c.id == bindparam("match_id"),
+            workloads.c.resource_version == bindparam("match_version"),
+        )
     )
+    .values(change_seq=workloads.c.change_seq + 1)
 )
+_SET_PLACEMENT = _UPDATE_STATUS.values(change_seq=workloads.c.change_seq + 1)
 
 
 def _conditions_to_json(conditions: tuple[Condition, ...]) -> list[dict[str, Any]]:
@@ -103,6 +120,9 @@ def _to_workload(row: Row[Any]) -> Workload:
             observed_generation=m["observed_generation"],
             pending_seconds=m["pending_seconds"],
             running_seconds=m["running_seconds"],
+            running_pods=m["running_pods"],
+            serving_replicas=m["serving_replicas"],
+            autoscaler=m["autoscaler"],
         ),
         resource_version=m["resource_version"],
         generation=m["generation"],
@@ -160,6 +180,9 @@ def _status_values(status: WorkloadStatus) -> dict[str, Any]:
         "observed_generation": status.observed_generation,
         "pending_seconds": status.pending_seconds,
         "running_seconds": status.running_seconds,
+        "running_pods": status.running_pods,
+        "serving_replicas": status.serving_replicas,
+        "autoscaler": status.autoscaler,
     }
 
 
@@ -181,6 +204,7 @@ class SqlWorkloadRepo:
                     **_spec_values(workload),
                     **_status_values(workload.status),
                     **_placement_values(workload.status),
+                    "reconcile_due_at": workload.created_at,
                 },
             )
         except IntegrityError as exc:  # the transaction rolls back as this propagates
@@ -192,7 +216,12 @@ class SqlWorkloadRepo:
     def update(self, workload: Workload, expected_version: int) -> bool:
         result = self._conn.execute(
             _UPDATE_IF_VERSION,
-            {"match_id": workload.id, "match_version": expected_version, **_spec_values(workload)},
+            {
+                "match_id": workload.id,
+                "match_version": expected_version,
+                "reconcile_due_at": workload.updated_at,
+                **_spec_values(workload),
+            },
         )
         return result.rowcount == 1
 
@@ -207,16 +236,111 @@ class SqlWorkloadRepo:
         workload_id: str,
         placement: dict[str, Any] | None,
         pending_messages: tuple[dict[str, Any], ...],
+        now: datetime,
     ) -> bool:
         result = self._conn.execute(
-            _UPDATE_STATUS,
+            _SET_PLACEMENT,
             {
                 "match_id": workload_id,
                 "placement": placement,
                 "pending_messages": list(pending_messages),
+                "reconcile_due_at": now,
             },
         )
         return result.rowcount == 1
+
+    # --- the lifecycle engine's leases -----------------------------------------------------
+
+    def claim_due(
+        self, owner: str, now: datetime, until: datetime, limit: int
+    ) -> list[tuple[str, int]]:
+        due = (
+            select(workloads.c.id)
+            .where(
+                workloads.c.torn_down_at.is_(None),
+                workloads.c.reconcile_due_at <= now,
+                or_(workloads.c.lease_until.is_(None), workloads.c.lease_until < now),
+            )
+            .order_by(workloads.c.reconcile_due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = self._conn.execute(
+            update(workloads)
+            .where(workloads.c.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=until)
+            .returning(workloads.c.id, workloads.c.change_seq)
+        )
+        return [(str(workload_id), int(seq)) for workload_id, seq in claimed]
+
+    def holds_lease(self, workload_id: str, owner: str, now: datetime) -> bool:
+        row = self._conn.execute(
+            select(workloads.c.id)
+            .where(
+                workloads.c.id == workload_id,
+                workloads.c.lease_owner == owner,
+                workloads.c.lease_until > now,
+            )
+            .with_for_update()
+        ).first()
+        return row is not None
+
+    def release_lease(
+        self,
+        workload_id: str,
+        owner: str,
+        seen_seq: int,
+        due_at: datetime,
+        failures: int,
+        now: datetime,
+    ) -> None:
+        released = self._conn.execute(
+            update(workloads)
+            .where(
+                workloads.c.id == workload_id,
+                workloads.c.lease_owner == owner,
+                workloads.c.change_seq == seen_seq,
+            )
+            .values(
+                lease_owner=None,
+                lease_until=None,
+                reconcile_due_at=due_at,
+                reconcile_failures=failures,
+            )
+        )
+        if released.rowcount == 0:  # changed while reconciling: look again at once
+            self._conn.execute(
+                update(workloads)
+                .where(workloads.c.id == workload_id, workloads.c.lease_owner == owner)
+                .values(
+                    lease_owner=None,
+                    lease_until=None,
+                    reconcile_due_at=now,
+                    reconcile_failures=failures,
+                )
+            )
+
+    def failures(self, workload_id: str) -> int:
+        value = self._conn.execute(
+            select(workloads.c.reconcile_failures).where(workloads.c.id == workload_id)
+        ).scalar()
+        return int(value or 0)
+
+    def mark_due(self, workload_ids: Iterable[str], now: datetime) -> None:
+        ids = list(workload_ids)
+        if ids:
+            self._conn.execute(
+                update(workloads)
+                .where(workloads.c.id.in_(ids))
+                .values(change_seq=workloads.c.change_seq + 1, reconcile_due_at=now)
+            )
+
+    def mark_torn_down(self, workload_id: str, now: datetime) -> None:
+        self._conn.execute(
+            update(workloads)
+            .where(workloads.c.id == workload_id, workloads.c.torn_down_at.is_(None))
+            .values(torn_down_at=now, lease_owner=None, lease_until=None)
+        )
 
     def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
         torn_down = workloads.c.torn_down_at

@@ -22,7 +22,8 @@ class PeriodicLoop:
         self, name: str, work: Callable[[], object], period: float, max_backoff: float = 30.0
     ) -> None:
         self.name = name
-        self._work = work
+        self.work = work
+        """One pass (settable after construction, so passes can wake each other's loops)."""
         self._period = period
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
@@ -57,7 +58,7 @@ class PeriodicLoop:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
             try:
-                await run_in_threadpool(self._work)
+                await run_in_threadpool(self.work)
             except Exception:
                 self.failures += 1
                 delay = min(self._max_backoff, max(self._period, delay * 2))

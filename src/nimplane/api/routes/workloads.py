@@ -189,13 +189,13 @@ async def get_workload_events(
     sort_order: Annotated[SortOrder, Query(alias="sortOrder")] = SortOrder.desc,
 ) -> Response:
     newest_first = sort_order is SortOrder.desc
-    events, total = await as_caller(
+    workload, events, total = await as_caller(
         request,
         lambda s, p: s.workloads.events(p, workload_id, offset, limit, newest_first),
         read_only=True,
     )
     cluster_id = app_state(request).cluster_id
-    payload: dict[str, object] = {"events": [event_view(e, cluster_id) for e in events]}
+    payload: dict[str, object] = {"events": [event_view(e, cluster_id, workload) for e in events]}
     if offset + len(events) < total:
         payload["next"] = offset + len(events)
     return json_response(payload)
@@ -220,13 +220,15 @@ async def get_workload_history(
         int, Query(ge=1, le=MAX_LIMIT, description="The maximum number of entries to return.")
     ] = DEFAULT_LIMIT,
 ) -> Response:
-    records, total = await as_caller(
+    workload, records, total = await as_caller(
         request,
         lambda s, p: s.workloads.history(p, workload_id, offset, limit),
         read_only=True,
     )
     cluster_id = app_state(request).cluster_id
-    payload: dict[str, object] = {"records": [history_record_view(r, cluster_id) for r in records]}
+    payload: dict[str, object] = {
+        "records": [history_record_view(r, cluster_id, workload) for r in records]
+    }
     if offset + len(records) < total:
         payload["next"] = offset + len(records)
     return json_response(payload)

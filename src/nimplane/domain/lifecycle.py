@@ -1,0 +1,383 @@
+"""The lifecycle engine's decision for one workload: level-based and pure.
+
+`reconcile(view, now)` compares what is wanted (spec, desired phase, the scheduler's
+placement, the replica count) with what the cluster has (pods and their observed states) and
+returns what to do: pods to create and delete, the new status (phase through the one
+transition function, conditions, counts), the events to record, and when to look again.
+Run it twice on the same input and the second run does nothing.
+
+Phases (D8): Creating -> Pending (no placement) -> Initializing (pods pulling, loading, probing)
+-> Running (every wanted replica ready); Updating while pods roll to a new spec; Degraded when
+a replica that was serving is not; Failed when an image cannot be pulled; Stopping -> Stopped
+and Resuming for suspend/resume; Deleting until torn down. A phase reached through others
+(Stopped -> Resuming -> Pending) passes through each, so every step is recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Final
+
+from nimplane.domain.conditions import Condition, set_condition
+from nimplane.domain.events import WorkloadEvent
+from nimplane.domain.phases import TRANSITIONS, Phase, PhaseState, transition
+from nimplane.domain.pods import Pod, pod_name, pod_template
+from nimplane.domain.scheduling.model import GangPlacement
+from nimplane.domain.scheduling.placement_codec import held_gpus
+from nimplane.domain.simulation import (
+    UNHEALTHY,
+    PodFaults,
+    PodState,
+    Stage,
+    Timings,
+    observe,
+    plan_pod,
+)
+from nimplane.domain.workloads import DesiredPhase, Workload, WorkloadStatus
+
+SOURCE: Final = "lifecycle"
+_SERVING: Final = frozenset({Phase.Running, Phase.Degraded, Phase.Updating})
+
+
+@dataclass(frozen=True)
+class WorkloadView:
+    """Everything the decision reads about one workload."""
+
+    workload: Workload
+    gangs: Sequence[GangPlacement]
+    pods: Sequence[Pod]
+    replicas: int
+    """How many replicas are wanted now (the spec's, or the autoscaler's choice)."""
+    lost_nodes: frozenset[str] = frozenset()
+    """Nodes that failed or were drained: their pods are gone."""
+    device_memory_mib: dict[str, int] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
+
+
+@dataclass
+class Decision:
+    create: list[Pod] = field(default_factory=list)
+    delete: list[Pod] = field(default_factory=list)
+    stages: dict[str, str] = field(default_factory=dict)
+    """Pod id -> the stage now observed, for pods whose stage changed."""
+    status: WorkloadStatus | None = None
+    """The new status, or None when it did not change."""
+    phases: list[PhaseState] = field(default_factory=list)
+    """Every phase passed through, in order (for the history)."""
+    events: list[WorkloadEvent] = field(default_factory=list)
+    torn_down: bool = False
+    next_check: datetime | None = None
+    """When the observed state will next change by itself (None: only when told)."""
+
+
+def phase_path(source: Phase, target: Phase) -> list[Phase]:
+    """The shortest chain of allowed transitions from `source` to `target` (excluding
+    `source`); empty when already there."""
+    if source is target:
+        return []
+    queue: deque[tuple[Phase, list[Phase]]] = deque([(source, [])])
+    seen = {source}
+    while queue:
+        phase, path = queue.popleft()
+        for nxt in sorted(TRANSITIONS[phase], key=lambda p: p.value):
+            if nxt in seen or nxt is Phase.Unknown:
+                continue
+            if nxt is target:
+                return [*path, nxt]
+            seen.add(nxt)
+            queue.append((nxt, [*path, nxt]))
+    raise ValueError(f"no path from {source.value} to {target.value}")
+
+
+def _event(
+    workload: Workload,
+    now: datetime,
+    reason: str,
+    message: str,
+    *,
+    warning: bool = False,
+    pod: str | None = None,
+) -> WorkloadEvent:
+    return WorkloadEvent(
+        workload_id=workload.id,
+        timestamp=now,
+        type="Warning" if warning else "Normal",
+        reason=reason,
+        message=message,
+        source=SOURCE,
+        involved_object=pod,
+    )
+
+
+_STAGE_EVENTS: Final[dict[Stage, tuple[str, str, bool]]] = {
+    Stage.PULLING: ("Pulling", 'Pulling image "{image}"', False),
+    Stage.LOADING_MODEL: ("Started", "Started container nim; loading the model", False),
+    Stage.PROBING: ("ModelLoaded", "Model loaded; waiting for the readiness probe", False),
+    Stage.READY: ("Ready", "Readiness probe succeeded; the pod serves", False),
+    Stage.IMAGE_PULL_BACK_OFF: ("Failed", "{message}", True),
+    Stage.CRASH_LOOP_BACK_OFF: ("BackOff", "Back-off restarting failed container nim", True),
+    Stage.NOT_READY: ("Unhealthy", "Readiness probe failed", True),
+    Stage.NODE_LOST: ("NodeNotReady", "Node {node} is not ready; the pod is lost", True),
+}
+_PROGRESSION: Final = (Stage.PULLING, Stage.LOADING_MODEL, Stage.PROBING, Stage.READY)
+
+
+def _stage_events(
+    workload: Workload, pod: Pod, state: PodState, now: datetime
+) -> list[WorkloadEvent]:
+    """Events for a pod whose stage changed since it was last seen; stages a time jump went
+    past in the normal progression are reported too, in order."""
+    stages = [state.stage]
+    if state.stage in _PROGRESSION:
+        start = 0
+        if pod.last_stage in _PROGRESSION:
+            start = _PROGRESSION.index(Stage(pod.last_stage)) + 1
+        stages = list(_PROGRESSION[start : _PROGRESSION.index(state.stage) + 1])
+    image = str(workload.spec.get("image", ""))
+    out = []
+    for stage in stages:
+        reason, template, warning = _STAGE_EVENTS[stage]
+        text = template.format(image=image, message=state.message, node=pod.node)
+        out.append(_event(workload, now, reason, text, warning=warning, pod=pod.name))
+    return out
+
+
+def _new_pod(
+    view: WorkloadView, gang: GangPlacement, index: int, template: str, now: datetime
+) -> Pod:
+    placed = gang.pods[index]
+    workload = view.workload
+    return Pod(
+        id=str(uuid.uuid4()),
+        workload_id=workload.id,
+        name=pod_name(workload.name, gang.replica, placed.index),
+        replica=gang.replica,
+        index=placed.index,
+        template=template,
+        node=placed.node,
+        gpu_devices=placed.gpu_devices,
+        gpus=held_gpus(placed, view.device_memory_mib.get(placed.node, 0)),
+        created_at=now,
+        started_at=now,
+        plan=plan_pod(workload.spec, view.timings),
+    )
+
+
+def _observe(pod: Pod, view: WorkloadView, now: datetime) -> PodState:
+    faults = pod.faults
+    if pod.node in view.lost_nodes:
+        faults = replace(faults, node_lost=True)
+    return observe(pod.plan, pod.started_at, faults, now)
+
+
+def _delete_all(view: WorkloadView, decision: Decision, now: datetime) -> None:
+    for pod in view.pods:
+        decision.delete.append(pod)
+        decision.events.append(
+            _event(view.workload, now, "Killing", "Stopping container nim", pod=pod.name)
+        )
+
+
+def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
+    """Make the pods match the placement; roll old-template pods one replica at a time.
+    Returns the pods there will be."""
+    workload = view.workload
+    template = pod_template(workload.spec)
+    existing = {pod.key: pod for pod in view.pods}
+    kept: list[Pod] = []
+    wanted_keys: set[tuple[int, int]] = set()
+    stale_replicas: set[int] = set()
+    for gang in view.gangs:
+        for position, placed in enumerate(gang.pods):
+            key = (gang.replica, placed.index)
+            wanted_keys.add(key)
+            pod = existing.get(key)
+            if pod is not None and (pod.node, pod.gpu_devices) == (placed.node, placed.gpu_devices):
+                kept.append(pod)
+                if pod.template != template:
+                    stale_replicas.add(gang.replica)
+                continue
+            if pod is not None:  # rescheduled elsewhere: the old pod goes
+                decision.delete.append(pod)
+            created = _new_pod(view, gang, position, template, now)
+            decision.create.append(created)
+            decision.events.append(
+                _event(
+                    workload,
+                    now,
+                    "Created",
+                    f"Created pod {created.name} on {created.node}",
+                    pod=created.name,
+                )
+            )
+    for pod in view.pods:
+        if pod.key not in wanted_keys:
+            decision.delete.append(pod)
+            decision.events.append(
+                _event(workload, now, "Killing", "Stopping container nim", pod=pod.name)
+            )
+    pods = kept + decision.create
+    rolling = [p for p in pods if p.template == template and p.replica in stale_replicas]
+    if stale_replicas and not any(not _observe(p, view, now).ready for p in rolling):
+        replica = min(stale_replicas)
+        gang = next(g for g in view.gangs if g.replica == replica)
+        for position, placed in enumerate(gang.pods):
+            old = next(p for p in pods if p.key == (replica, placed.index))
+            if old.template == template:
+                continue
+            decision.delete.append(old)
+            new = _new_pod(view, gang, position, template, now)
+            decision.create.append(new)
+            decision.events.append(
+                _event(
+                    workload,
+                    now,
+                    "Created",
+                    f"Created pod {new.name} on {new.node} (rolling to the new spec)",
+                    pod=new.name,
+                )
+            )
+            pods = [new if p is old else p for p in pods]
+    return pods
+
+
+def _target(
+    view: WorkloadView, pods: Sequence[Pod], states: dict[str, PodState]
+) -> tuple[Phase, str | None, str | None, int]:
+    """The phase the observation calls for, its message and reason, and the ready replicas."""
+    workload = view.workload
+    status = workload.status
+    template = pod_template(workload.spec)
+    failed = [states[p.id] for p in pods if states[p.id].stage is Stage.IMAGE_PULL_BACK_OFF]
+    by_replica: dict[int, list[Pod]] = {}
+    for pod in pods:
+        by_replica.setdefault(pod.replica, []).append(pod)
+    gang_size = {g.replica: len(g.pods) for g in view.gangs}
+    ready = {
+        replica
+        for replica, members in by_replica.items()
+        if replica in gang_size
+        and len(members) == gang_size[replica]
+        and all(states[p.id].ready for p in members)
+    }
+    current = {r for r in ready if all(p.template == template for p in by_replica[r])}
+    wanted = view.replicas
+    if failed:
+        return Phase.Failed, failed[0].message, "ImagePullBackOff", len(ready)
+    if len(current) >= wanted:
+        return Phase.Running, None, None, len(ready)
+    rolling = any(p.template != template for p in pods)
+    serving = min(status.serving_replicas, wanted)
+    if status.phase in _SERVING and rolling:
+        return Phase.Updating, f"{len(current)} of {wanted} replicas updated", None, len(ready)
+    if status.phase in _SERVING:
+        lost = [r for r in range(serving) if r not in ready]
+        unhealthy = any(states[p.id].stage in UNHEALTHY for p in pods)
+        if lost or unhealthy:
+            message = f"{len(ready)} of {wanted} replicas ready"
+            return Phase.Degraded, message, None, len(ready)
+        return Phase.Running, None, None, len(ready)  # only new replicas are still starting
+    if not view.gangs:
+        pending = status.pending_messages
+        message = str(pending[0]["userMessage"]) if pending else "Waiting for the scheduler"
+        reason = pending[0].get("phaseReason") if pending else None
+        return Phase.Pending, message, reason, 0
+    return Phase.Initializing, f"{len(ready)} of {wanted} replicas ready", None, len(ready)
+
+
+def _next_check(states: Iterable[PodState]) -> datetime | None:
+    times = [s.next_change for s in states if s.next_change is not None]
+    return min(times) if times else None
+
+
+def _with_phase(
+    status: WorkloadStatus,
+    target: Phase,
+    message: str | None,
+    reason: str | None,
+    now: datetime,
+    decision: Decision,
+) -> WorkloadStatus:
+    state = status.phase_state
+    for step in phase_path(state.phase, target):
+        last = step is target
+        state = transition(
+            state, step, now, message=message if last else None, reason=reason if last else None
+        )
+        decision.phases.append(state)
+    if state.phase is target and (state.message, state.reason) != (message, reason):
+        state = transition(state, target, now, message=message, reason=reason)
+    return status.with_phase(state)
+
+
+def reconcile(view: WorkloadView, now: datetime) -> Decision:
+    """What to do for one workload at `now` (see the module docstring)."""
+    workload = view.workload
+    decision = Decision()
+    status = workload.status
+    wants_running = workload.desired_phase is DesiredPhase.Running and workload.deleted_at is None
+    if not wants_running:
+        _delete_all(view, decision, now)
+        if workload.deleted_at is not None or workload.desired_phase is DesiredPhase.Deleted:
+            target, message = Phase.Deleting, "Tearing down"
+            decision.torn_down = True
+        else:
+            target, message = Phase.Stopped, None
+        new = _with_phase(status, target, message, None, now, decision)
+        new = replace(new, running_pods=0)
+        conditions = set_condition(new.conditions, "Ready", False, now, reason=target.value)
+        new = replace(new, conditions=conditions)
+        decision.status = new if new != status else None
+        return decision
+
+    pods = _place(view, decision, now)
+    deleted = {p.id for p in decision.delete}
+    pods = [p for p in pods if p.id not in deleted]
+    states = {p.id: _observe(p, view, now) for p in pods}
+    for pod in pods:
+        state = states[pod.id]
+        if pod.last_stage != state.stage.value:
+            decision.stages[pod.id] = state.stage.value
+            decision.events += _stage_events(workload, pod, state, now)
+    target, message, reason, ready = _target(view, pods, states)
+    new = _with_phase(status, target, message, reason, now, decision)
+    running = target is Phase.Running
+    new = replace(
+        new,
+        running_pods=sum(1 for s in states.values() if s.ready),
+        observed_generation=workload.generation if running else status.observed_generation,
+        serving_replicas=view.replicas if running else min(status.serving_replicas, view.replicas),
+        conditions=_conditions(new, view, ready, now),
+    )
+    decision.status = new if new != status else None
+    decision.next_check = _next_check(states.values())
+    return decision
+
+
+def _conditions(
+    status: WorkloadStatus, view: WorkloadView, ready: int, now: datetime
+) -> tuple[Condition, ...]:
+    placed = len(view.gangs)
+    conditions = set_condition(
+        status.conditions,
+        "Scheduled",
+        placed >= view.replicas,
+        now,
+        reason=None if placed >= view.replicas else "Unschedulable",
+        message=f"{placed} of {view.replicas} replicas placed",
+    )
+    return set_condition(
+        conditions,
+        "Ready",
+        status.phase is Phase.Running,
+        now,
+        reason=status.phase.value,
+        message=f"{ready} of {view.replicas} replicas ready",
+    )
+
+
+__all__ = ["Decision", "PodFaults", "WorkloadView", "phase_path", "reconcile"]

@@ -1,0 +1,198 @@
+"""The lifecycle engine as a use case: claim the workloads due for a look, reconcile each one
+(the pure decision in `domain.lifecycle`), and write the outcome in the same transaction as
+the check that this worker still holds the workload.
+
+Work is shared through leases on the workload rows (`claim_due`: `FOR UPDATE SKIP LOCKED` on
+PostgreSQL), so several server replicas split the workloads between them; a worker whose lease
+lapsed (it stalled, or died) can write nothing, because every write first checks the lease
+under a row lock. A workload is due when something changed (the API, the scheduler, a fault)
+or when its pods will next change by themselves; a failing reconcile backs off exponentially.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Final
+
+from nimplane.domain import autoscaling
+from nimplane.domain.history import PhaseUpdate
+from nimplane.domain.lifecycle import Decision, WorkloadView, reconcile
+from nimplane.domain.ports import ClusterBackend, Store, Transaction
+from nimplane.domain.scheduling.placement_codec import gangs_from_json
+from nimplane.domain.simulation import Timings
+from nimplane.domain.workloads import Workload
+from nimplane.logs import workload_id as workload_id_var
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+MAX_BACKOFF_SECONDS: Final = 60.0
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    lease_seconds: float = 30.0
+    batch: int = 200
+    resync_seconds: float = 30.0
+    """A settled workload is looked at again this often, whatever happens."""
+
+
+def _claim(
+    tx: Transaction, *, owner: str, now: datetime, until: datetime, batch: int
+) -> list[tuple[str, int]]:
+    return tx.workloads.claim_due(owner, now, until, batch)
+
+
+class LifecycleService:
+    def __init__(
+        self,
+        store: Store,
+        cluster: ClusterBackend,
+        clock: Clock,
+        timings: Timings,
+        settings: LifecycleSettings | None = None,
+        *,
+        owner: str | None = None,
+        observe_reconcile: Callable[[float], None] | None = None,
+        count_error: Callable[[], None] | None = None,
+        on_scaled: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._cluster = cluster
+        self._clock = clock
+        self.timings = timings
+        self._settings = settings or LifecycleSettings()
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
+        self._observe = observe_reconcile
+        self._count_error = count_error
+        self._on_scaled = on_scaled
+
+    def run_pass(self) -> int:
+        """Reconcile every workload due now (in batches); how many were reconciled."""
+        total = 0
+        batch = self._settings.batch
+        while True:
+            now = self._clock()
+            until = now + timedelta(seconds=self._settings.lease_seconds)
+            claimed = self._store.write(
+                partial(_claim, owner=self.owner, now=now, batch=batch, until=until)
+            )
+            if not claimed:
+                return total
+            nodes = self._cluster.nodes()
+            lost = frozenset(n.name for n in nodes if not n.ready)
+            memory = {n.name: n.gpu_memory_mib for n in nodes}
+            for workload_id, seq in claimed:
+                self._reconcile_one(workload_id, seq, lost, memory)
+            total += len(claimed)
+            if len(claimed) < batch:
+                return total
+
+    def _reconcile_one(
+        self, workload_id: str, seq: int, lost: frozenset[str], memory: dict[str, int]
+    ) -> None:
+        token = workload_id_var.set(workload_id)
+        started = time.perf_counter()
+        try:
+            self._store.write(lambda tx: self._apply(tx, workload_id, seq, lost, memory))
+        except Exception:
+            log.exception("reconciling %s failed", workload_id)
+            if self._count_error is not None:
+                self._count_error()
+            self._back_off(workload_id, seq)
+        finally:
+            if self._observe is not None:
+                self._observe(time.perf_counter() - started)
+            workload_id_var.reset(token)
+
+    def _back_off(self, workload_id: str, seq: int) -> None:
+        now = self._clock()
+
+        def release(tx: Transaction) -> None:
+            failures = tx.workloads.failures(workload_id) + 1
+            delay = min(MAX_BACKOFF_SECONDS, 2.0 ** min(failures, 10) / 2)
+            due = now + timedelta(seconds=delay)
+            tx.workloads.release_lease(workload_id, self.owner, seq, due, failures, due)
+
+        self._store.write(release)
+
+    def _apply(
+        self,
+        tx: Transaction,
+        workload_id: str,
+        seq: int,
+        lost: frozenset[str],
+        memory: dict[str, int],
+    ) -> None:
+        now = self._clock()
+        if not tx.workloads.holds_lease(workload_id, self.owner, now):
+            return  # another worker took it over: what this one knows is stale
+        workload = tx.workloads.get(workload_id)
+        if workload is None:
+            return
+        state = workload.status.autoscaler
+        if workload.spec.get("autoscaling"):
+            reading = tx.sim.metrics([workload_id]).get(workload_id)
+            state = autoscaling.decide(workload.spec, reading[1] if reading else None, state, now)
+        replicas = autoscaling.wanted_replicas(workload.spec, state)
+        view = WorkloadView(
+            workload=workload,
+            gangs=gangs_from_json(workload.id, workload.status.placement),
+            pods=tx.sim.pods_of(workload_id),
+            replicas=replicas,
+            lost_nodes=lost,
+            device_memory_mib=memory,
+            timings=self.timings,
+        )
+        decision = reconcile(view, now)
+        self._write(tx, workload, decision, state, now)
+        if decision.torn_down:
+            tx.workloads.mark_torn_down(workload_id, now)
+            return
+        due = decision.next_check or now + timedelta(seconds=self._settings.resync_seconds)
+        if workload.spec.get("autoscaling"):
+            due = min(due, now + timedelta(seconds=autoscaling.EVALUATION_SECONDS))
+        if (state or {}).get("replicas") != (workload.status.autoscaler or {}).get("replicas"):
+            self._on_scaled()  # the scheduler places the new count
+        tx.workloads.release_lease(workload_id, self.owner, seq, due, 0, now)
+
+    @staticmethod
+    def _write(
+        tx: Transaction,
+        workload: Workload,
+        decision: Decision,
+        autoscaler: dict[str, Any] | None,
+        now: datetime,
+    ) -> None:
+        workload_id = workload.id
+        tx.sim.delete_pods(p.id for p in decision.delete)
+        tx.sim.add_pods(decision.create)
+        tx.sim.set_stages(decision.stages)
+        status = decision.status
+        if autoscaler != workload.status.autoscaler:
+            status = replace(status or workload.status, autoscaler=autoscaler)
+        if status is not None:
+            tx.workloads.update_status(workload_id, status)
+        # a microsecond apart, so that what happened in one step keeps its order: the pods'
+        # events, then the phases they led to
+        tx.events.add(
+            [
+                replace(e, timestamp=now + timedelta(microseconds=i))
+                for i, e in enumerate(decision.events)
+            ]
+        )
+        offset = len(decision.events)
+        tx.history.add(
+            [
+                PhaseUpdate(
+                    workload_id, now + timedelta(microseconds=offset + i), s.phase, s.message
+                )
+                for i, s in enumerate(decision.phases)
+            ]
+        )
