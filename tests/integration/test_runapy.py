@@ -303,12 +303,20 @@ def test_batch_suspend_resume_delete_and_history(runai: RunaiClient) -> None:
         ).data
     )
     assert deleted.succeeded == [workload_id]
-    assert get_if_present(nim, workload_id) is None
+    # D8: Deleted until the lifecycle engine has torn its pods down, then gone
+    deadline = time.monotonic() + 20
+    while (shown := get_if_present(nim, workload_id)) is not None:
+        assert shown.desired_phase == models.DesiredPhase.DELETED
+        assert time.monotonic() < deadline, "never torn down"
+        time.sleep(0.1)
 
     history = models.GetWorkloadHistory200Response.from_dict(
-        runai.workloads.events.get_workload_history(workload_id, offset=0, limit=10).data
+        runai.workloads.events.get_workload_history(workload_id, offset=0, limit=100).data
     )
     assert history is not None
     phases = [r.spec.phase_update.phase for r in history.records if r.spec.phase_update]
-    assert phases == [models.Phase.CREATING, models.Phase.DELETING]
-    assert all(r.meta.type == models.HistoryRecordType.PHASEUPDATE for r in history.records)
+    assert phases[0] == models.Phase.CREATING
+    assert phases[-1] == models.Phase.DELETING
+    assert models.Phase.STOPPED in phases  # the lifecycle engine acted on the suspend
+    kinds = {r.meta.type for r in history.records}
+    assert models.HistoryRecordType.PHASEUPDATE in kinds

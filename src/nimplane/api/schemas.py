@@ -263,6 +263,39 @@ class WorkloadEventsResponse(Model):
     events: list[Event2]
 
 
+class PodContainer(Model):
+    name: str
+    image: str
+    ready: bool
+    restartCount: int
+    state: str
+    message: str | None = None
+
+
+class WorkloadPod(Model):
+    """One pod of a workload (Run:ai's pods listing, with Kubernetes' container status)."""
+
+    id: str
+    name: str
+    workloadId: str
+    clusterId: str
+    projectId: str
+    tenantId: int
+    nodeName: str
+    currentNodePool: str | None = None
+    k8sPhase: str
+    ready: bool
+    createdAt: datetime
+    priorityClassName: str
+    allocatedResources: dict[str, Any]
+    containers: list[PodContainer]
+
+
+class WorkloadPodsResponse(Model):
+    next: int | None = None
+    pods: list[WorkloadPod]
+
+
 class HistoryRecordType(StrEnum):
     Event = "Event"
     PhaseUpdate = "PhaseUpdate"

@@ -13,6 +13,8 @@ from nimplane.domain.catalog import NIM_GVK, PRIORITY_CLASSES
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import HistoryRecord
 from nimplane.domain.phases import Phase, totals
+from nimplane.domain.pods import Pod
+from nimplane.domain.simulation import PodState
 from nimplane.domain.workloads import Workload
 
 Json = dict[str, Any]
@@ -175,4 +177,33 @@ def history_record_view(record: HistoryRecord, cluster_id: str, workload: Worklo
         "spec": {
             "phaseUpdate": {"phase": record.phase.value, "phaseMessage": record.message or ""}
         },
+    }
+
+
+def pod_view(pod: Pod, state: PodState, workload: Workload, node_pool: str | None) -> Json:
+    """One entry of `GET /api/v1/workloads/{workloadId}/pods`."""
+    return {
+        "id": pod.id,
+        "name": pod.name,
+        "workloadId": workload.id,
+        "clusterId": workload.project.cluster_id,
+        "projectId": workload.project.id,
+        "tenantId": workload.project.tenant_id,
+        "nodeName": pod.node,
+        "currentNodePool": node_pool,
+        "k8sPhase": state.k8s_phase,
+        "ready": state.ready,
+        "createdAt": pod.created_at,
+        "priorityClassName": workload.priority_class,
+        "allocatedResources": {"gpu": pod.gpus, "gpuDevices": list(pod.gpu_devices)},
+        "containers": [
+            {
+                "name": "nim",
+                "image": str(workload.spec.get("image", "")),
+                "ready": state.ready,
+                "restartCount": state.restarts,
+                "state": state.stage.value,
+                "message": state.message,
+            }
+        ],
     }

@@ -62,8 +62,8 @@ class WorkloadView:
 class Decision:
     create: list[Pod] = field(default_factory=list)
     delete: list[Pod] = field(default_factory=list)
-    stages: dict[str, str] = field(default_factory=dict)
-    """Pod id -> the stage now observed, for pods whose stage changed."""
+    stages: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Pod id -> the stage and restart count now observed, for pods where they changed."""
     status: WorkloadStatus | None = None
     """The new status, or None when it did not change."""
     phases: list[PhaseState] = field(default_factory=list)
@@ -167,11 +167,16 @@ def _new_pod(
     )
 
 
-def _observe(pod: Pod, view: WorkloadView, now: datetime) -> PodState:
+def pod_state(pod: Pod, lost_nodes: frozenset[str], now: datetime) -> PodState:
+    """What the cluster reports about `pod` at `now` (its node may have failed)."""
     faults = pod.faults
-    if pod.node in view.lost_nodes:
+    if pod.node in lost_nodes:
         faults = replace(faults, node_lost=True)
     return observe(pod.plan, pod.started_at, faults, now)
+
+
+def _observe(pod: Pod, view: WorkloadView, now: datetime) -> PodState:
+    return pod_state(pod, view.lost_nodes, now)
 
 
 def _delete_all(view: WorkloadView, decision: Decision, now: datetime) -> None:
@@ -270,7 +275,9 @@ def _target(
         return Phase.Failed, failed[0].message, "ImagePullBackOff", len(ready)
     if len(current) >= wanted:
         return Phase.Running, None, None, len(ready)
-    rolling = any(p.template != template for p in pods)
+    rolling = any(p.template != template for p in pods) or (
+        workload.generation > status.observed_generation
+    )
     serving = min(status.serving_replicas, wanted)
     if status.phase in _SERVING and rolling:
         return Phase.Updating, f"{len(current)} of {wanted} replicas updated", None, len(ready)
@@ -340,8 +347,9 @@ def reconcile(view: WorkloadView, now: datetime) -> Decision:
     states = {p.id: _observe(p, view, now) for p in pods}
     for pod in pods:
         state = states[pod.id]
+        if (pod.last_stage, pod.restarts) != (state.stage.value, state.restarts):
+            decision.stages[pod.id] = (state.stage.value, state.restarts)
         if pod.last_stage != state.stage.value:
-            decision.stages[pod.id] = state.stage.value
             decision.events += _stage_events(workload, pod, state, now)
     target, message, reason, ready = _target(view, pods, states)
     new = _with_phase(status, target, message, reason, now, decision)
@@ -380,4 +388,4 @@ def _conditions(
     )
 
 
-__all__ = ["Decision", "PodFaults", "WorkloadView", "phase_path", "reconcile"]
+__all__ = ["Decision", "PodFaults", "WorkloadView", "phase_path", "pod_state", "reconcile"]

@@ -42,6 +42,8 @@ class Pod:
     faults: PodFaults = field(default_factory=PodFaults)
     last_stage: str | None = None
     """The stage the lifecycle engine last reported (for events on a change)."""
+    restarts: int = 0
+    """The restart count the lifecycle engine last reported."""
 
     @property
     def key(self) -> tuple[int, int]:

@@ -82,6 +82,21 @@ class PodState:
     """When this state will change by itself (None: not without something happening)."""
 
 
+_PENDING_STAGES: Final = frozenset({Stage.PULLING, Stage.IMAGE_PULL_BACK_OFF})
+
+
+def last_reported(stage: str | None, restarts: int) -> PodState:
+    """A pod's state as the lifecycle engine last recorded it (`stage` None: not seen yet)."""
+    seen = Stage(stage) if stage else Stage.PULLING
+    if seen is Stage.NODE_LOST:
+        k8s_phase = "Unknown"
+    elif seen in _PENDING_STAGES:
+        k8s_phase = "Pending"
+    else:
+        k8s_phase = "Running"
+    return PodState(seen, k8s_phase, seen is Stage.READY, restarts, seen.value, None)
+
+
 def _crash_restarts(seconds: float) -> tuple[int, float]:
     """Restarts after crashing for `seconds`, and seconds until the next one."""
     restarts, elapsed, backoff = 1, 0.0, CRASH_BACKOFF_START

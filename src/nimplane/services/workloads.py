@@ -30,9 +30,11 @@ from nimplane.domain.identity import Principal
 from nimplane.domain.listing import WorkloadQuery, apply_query
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
 from nimplane.domain.phases import Phase, transition
+from nimplane.domain.pods import Pod
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
 from nimplane.domain.rbac import Action, ResourceType, is_allowed
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest, wire_issues
+from nimplane.domain.simulation import PodState, last_reported
 from nimplane.domain.validation import (
     ValidationContext,
     drop_nulls,
@@ -326,6 +328,16 @@ class WorkloadService:
             workload = _load(tx, principal, workload_id, Action.read, include_deleted=True)
             records, total = tx.history.page(workload.id, offset, limit)
             return workload, records, total
+
+    def pods(
+        self, principal: Principal, workload_id: str
+    ) -> tuple[Workload, list[tuple[Pod, PodState]]]:
+        """A live workload the principal may read, and its pods as the lifecycle engine last
+        observed them (like Kubernetes' pod status, what was last reported)."""
+        with self._store.read() as tx:
+            workload = _load(tx, principal, workload_id, Action.read)
+            pods = tx.sim.pods_of(workload.id)
+        return workload, [(pod, last_reported(pod.last_stage, pod.restarts)) for pod in pods]
 
     def count_by_phase(self) -> dict[str, int]:
         """Live workloads per phase (for the metrics endpoint; no permission check)."""

@@ -64,6 +64,7 @@ def _to_pod(row: Any) -> Pod:
         plan=_plan_from(m["plan"]),
         faults=PodFaults(crash_since=m["crash_since"], unready_since=m["unready_since"]),
         last_stage=m["last_stage"],
+        restarts=m["restarts"],
     )
 
 
@@ -108,6 +109,7 @@ class SqlSimRepo:
                     "crash_since": p.faults.crash_since,
                     "unready_since": p.faults.unready_since,
                     "last_stage": p.last_stage,
+                    "restarts": p.restarts,
                 }
                 for p in pods
             ],
@@ -118,10 +120,12 @@ class SqlSimRepo:
         if ids:
             self._conn.execute(delete(sim_pods).where(sim_pods.c.id.in_(ids)))
 
-    def set_stages(self, stages: dict[str, str]) -> None:
-        for pod_id, stage in stages.items():
+    def set_stages(self, stages: dict[str, tuple[str, int]]) -> None:
+        for pod_id, (stage, restarts) in stages.items():
             self._conn.execute(
-                update(sim_pods).where(sim_pods.c.id == pod_id).values(last_stage=stage)
+                update(sim_pods)
+                .where(sim_pods.c.id == pod_id)
+                .values(last_stage=stage, restarts=restarts)
             )
 
     def set_pod_faults(

@@ -15,6 +15,7 @@ from nimplane.api.schemas import (
     WorkloadDetailed,
     WorkloadEventsResponse,
     WorkloadHistoryResponse,
+    WorkloadPodsResponse,
     WorkloadsCountResponse,
     WorkloadsListResponse,
     WorkloadV2,
@@ -22,6 +23,7 @@ from nimplane.api.schemas import (
 from nimplane.api.views import (
     event_view,
     history_record_view,
+    pod_view,
     workload_v1_view,
     workload_v2_view,
 )
@@ -232,3 +234,26 @@ async def get_workload_history(
     if offset + len(records) < total:
         payload["next"] = offset + len(records)
     return json_response(payload)
+
+
+@router.get(
+    "/api/v1/workloads/{workloadId}/pods",
+    operation_id="get_workload_pods",
+    summary="Get the workload's pods.",
+    description="Each pod of the workload: its node, the GPUs or fraction it holds, its phase, "
+    "readiness and restarts.",
+    tags=["Workloads"],
+    response_model=WorkloadPodsResponse,
+    responses=errors(400, 401, 403, 404, 500, 503),
+)
+async def get_workload_pods(
+    request: Request,
+    workload_id: str = Path(alias="workloadId", description="The ID of the workload."),
+) -> Response:
+    workload, pods = await as_caller(
+        request, lambda s, p: s.workloads.pods(p, workload_id), read_only=True
+    )
+    gangs = (workload.status.placement or {}).get("gangs", [])
+    pools = {str(doc["node"]): str(gang["nodePool"]) for gang in gangs for doc in gang["pods"]}
+    shown = [pod_view(pod, state, workload, pools.get(pod.node)) for pod, state in pods]
+    return json_response({"pods": shown})
