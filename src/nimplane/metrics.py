@@ -45,6 +45,12 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        self.pending = Histogram(
+            "nimplane_workload_pending_seconds",
+            "How long workloads waited in phase Pending, observed when they leave it.",
+            registry=self.registry,
+            buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
+        )
         self.reconcile_errors = Counter(
             "nimplane_reconcile_errors_total",
             "Reconciles that failed (retried with exponential backoff).",

@@ -205,6 +205,7 @@ def _build_services(
         observe_reconcile=metrics.reconcile.observe,
         count_error=metrics.reconcile_errors.inc,
         on_scaled=scheduler_loop.wake,
+        observe_pending=metrics.pending.observe,
     )
     scheduler_loop.work = scheduling.run_cycle
     lifecycle_loop.work = lifecycle.run_pass

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane import logs
+from nimplane.wiring import AppState
 from tests.conftest import nim_request
 
 
@@ -37,6 +38,24 @@ def test_metrics_count_requests_by_route_and_code_and_workloads_by_phase(
     assert 'route="/api/v2/workloads/nim-services/{WorkloadV2Id}"' in text
     assert 'nimplane_workloads{phase="Creating"} 1.0' in text
     assert "nimplane_api_request_duration_seconds_bucket" in text
+
+
+def test_metrics_cover_the_scheduler_and_the_lifecycle_engine(
+    client: TestClient, admin: dict[str, str], state: AppState
+) -> None:
+    state.scheduling.run_cycle()
+    state.lifecycle.run_pass()
+    text = client.get("/metrics", headers=admin).text
+    assert "nimplane_scheduling_cycle_duration_seconds_count" in text
+    assert "nimplane_reconcile_duration_seconds_bucket" in text
+    assert "nimplane_reconcile_errors_total" in text
+    assert "nimplane_workload_pending_seconds_bucket" in text
+    count = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("nimplane_scheduling_cycle_duration_seconds_count")
+    )
+    assert float(count.split()[-1]) >= 1
 
 
 def test_metrics_need_a_token(client: TestClient) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Final
 from nimplane.domain import autoscaling
 from nimplane.domain.history import PhaseUpdate
 from nimplane.domain.lifecycle import Decision, WorkloadView, reconcile
+from nimplane.domain.phases import Phase
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
 from nimplane.domain.scheduling.placement_codec import gangs_from_json
 from nimplane.domain.simulation import Timings
@@ -62,6 +63,7 @@ class LifecycleService:
         observe_reconcile: Callable[[float], None] | None = None,
         count_error: Callable[[], None] | None = None,
         on_scaled: Callable[[], None] = lambda: None,
+        observe_pending: Callable[[float], None] | None = None,
     ) -> None:
         self._store = store
         self._cluster = cluster
@@ -72,6 +74,7 @@ class LifecycleService:
         self._observe = observe_reconcile
         self._count_error = count_error
         self._on_scaled = on_scaled
+        self._observe_pending = observe_pending
 
     def run_pass(self) -> int:
         """Reconcile every workload due now (in batches); how many were reconciled."""
@@ -152,6 +155,9 @@ class LifecycleService:
         )
         decision = reconcile(view, now)
         self._write(tx, workload, decision, state, now)
+        left_pending = workload.status.phase is Phase.Pending and decision.phases
+        if left_pending and self._observe_pending is not None:
+            self._observe_pending((now - workload.status.phase_updated_at).total_seconds())
         if decision.torn_down:
             tx.workloads.mark_torn_down(workload_id, now)
             return
