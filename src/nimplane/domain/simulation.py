@@ -123,10 +123,10 @@ def observe(plan: PodPlan, started: datetime, faults: PodFaults, now: datetime) 
     """The state at `now` of a pod whose timeline began at `started`."""
     if faults.node_lost:
         return PodState(Stage.NODE_LOST, "Unknown", False, 0, "the node is not ready", None)
-    elapsed = (now - started).total_seconds()
+    # every instant compared as a datetime, so that `next_change` is exactly when it changes
     pulled = started + timedelta(seconds=plan.pull_seconds)
     if plan.pull_error is not None:
-        if elapsed < plan.pull_seconds:
+        if now < pulled:
             return PodState(Stage.PULLING, "Pending", False, 0, "Pulling image", pulled)
         return PodState(Stage.IMAGE_PULL_BACK_OFF, "Pending", False, 0, plan.pull_error, None)
     if faults.crash_since is not None:
@@ -139,7 +139,7 @@ def observe(plan: PodPlan, started: datetime, faults: PodFaults, now: datetime) 
             "Back-off restarting failed container",
             now + timedelta(seconds=wait),
         )
-    if elapsed < plan.pull_seconds:
+    if now < pulled:
         return PodState(Stage.PULLING, "Pending", False, 0, "Pulling image", pulled)
     loaded = pulled + timedelta(seconds=plan.load_seconds)
     if now < loaded:

@@ -1,0 +1,235 @@
+"""The lifecycle engine's decision (pure): every phase it leads to, table-driven, the phase
+paths it records, and that a second reconcile of its own result does nothing."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nimplane.domain.lifecycle import Decision, WorkloadView, phase_path, reconcile
+from nimplane.domain.phases import TRANSITIONS, Phase
+from nimplane.domain.pods import Pod
+from nimplane.domain.scheduling import GangPlacement, GpuRequest, PodPlacement, PodRequest
+from nimplane.domain.simulation import PodFaults, Timings
+from nimplane.domain.workloads import DesiredPhase, Project, Workload, WorkloadStatus
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TIMINGS = Timings(image_pull_seconds=10, model_load_nim_cache_seconds=20)
+PROJECT = Project("1", "default", "runai-default", "1", "default", "c", 1001)
+SPEC: dict[str, Any] = {
+    "image": "nvcr.io/nim/meta/llama:1",
+    "modelStore": {"nimCache": {"name": "c"}},
+    "compute": {"gpuDevicesRequest": 1},
+    "replicas": 2,
+    "priorityClass": "medium",
+    "preemptibility": "preemptible",
+    "category": "Deploy",
+}
+
+
+def workload(
+    phase: Phase = Phase.Creating,
+    desired: DesiredPhase = DesiredPhase.Running,
+    *,
+    serving: int = 0,
+    generation: int = 1,
+    observed: int = 0,
+    spec: dict[str, Any] | None = None,
+) -> Workload:
+    return Workload(
+        id="w1",
+        name="llama",
+        project=PROJECT,
+        workload_type="NIMService",
+        spec=spec or SPEC,
+        desired_phase=desired,
+        status=WorkloadStatus(
+            phase=phase,
+            phase_updated_at=T0,
+            serving_replicas=serving,
+            observed_generation=observed,
+        ),
+        resource_version=1,
+        generation=generation,
+        created_at=T0,
+        created_by="t",
+        updated_at=T0,
+        updated_by="t",
+    )
+
+
+def gangs(count: int = 2) -> list[GangPlacement]:
+    request = PodRequest(GpuRequest.whole(1))
+    return [
+        GangPlacement("w1", r, "default", (PodPlacement(0, f"n{r}", (0,), request),))
+        for r in range(count)
+    ]
+
+
+def apply(pods: list[Pod], decision: Decision) -> list[Pod]:
+    """What the store holds after the decision is written."""
+    gone = {p.id for p in decision.delete}
+    kept = [p for p in pods if p.id not in gone] + decision.create
+    return [
+        replace(p, last_stage=decision.stages[p.id][0], restarts=decision.stages[p.id][1])
+        if p.id in decision.stages
+        else p
+        for p in kept
+    ]
+
+
+def run(
+    w: Workload,
+    placed: list[GangPlacement],
+    pods: list[Pod],
+    now: datetime,
+    *,
+    lost: frozenset[str] = frozenset(),
+) -> tuple[Workload, list[Pod], Decision]:
+    view = WorkloadView(w, placed, pods, replicas=2, lost_nodes=lost, timings=TIMINGS)
+    decision = reconcile(view, now)
+    if decision.status is not None:
+        w = replace(w, status=decision.status)
+    return w, apply(pods, decision), decision
+
+
+def running_workload() -> tuple[Workload, list[Pod]]:
+    w, pods, _ = run(workload(), gangs(), [], T0)
+    w, pods, _ = run(w, gangs(), pods, T0 + timedelta(seconds=60))
+    assert w.status.phase is Phase.Running
+    return w, pods
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "path"),
+    [
+        pytest.param(Phase.Creating, Phase.Initializing, ["Pending", "Initializing"], id="create"),
+        pytest.param(Phase.Stopped, Phase.Pending, ["Resuming", "Pending"], id="resume"),
+        pytest.param(Phase.Running, Phase.Stopped, ["Stopping", "Stopped"], id="stop"),
+        pytest.param(Phase.Running, Phase.Deleting, ["Deleting"], id="delete"),
+        pytest.param(Phase.Running, Phase.Running, [], id="stay"),
+    ],
+)
+def test_phase_paths(source: Phase, target: Phase, path: list[str]) -> None:
+    assert [p.value for p in phase_path(source, target)] == path
+
+
+@given(st.sampled_from(list(itertools.product(Phase, Phase))))
+def test_every_phase_path_follows_the_table(pair: tuple[Phase, Phase]) -> None:
+    source, target = pair
+    try:
+        path = phase_path(source, target)
+    except ValueError:
+        return  # unreachable without Unknown (Deleting is the end)
+    steps = [source, *path]
+    assert all(b in TRANSITIONS[a] for a, b in itertools.pairwise(steps))
+
+
+@pytest.mark.parametrize(
+    ("before", "placed", "seconds", "phase", "creates"),
+    [
+        pytest.param(Phase.Creating, 0, 0, Phase.Pending, 0, id="nothing-placed-pending"),
+        pytest.param(Phase.Creating, 2, 0, Phase.Initializing, 2, id="placed-initializing"),
+        pytest.param(Phase.Creating, 2, 60, Phase.Running, 2, id="ready-running"),
+        pytest.param(Phase.Creating, 1, 60, Phase.Initializing, 1, id="half-placed-not-running"),
+    ],
+)
+def test_coming_up(before: Phase, placed: int, seconds: float, phase: Phase, creates: int) -> None:
+    w, pods, _ = run(workload(before), gangs(placed), [], T0)
+    if seconds:
+        w, pods, _ = run(w, gangs(placed), pods, T0 + timedelta(seconds=seconds))
+    assert w.status.phase is phase
+    assert len(pods) == creates
+
+
+def test_a_lost_node_degrades_then_the_moved_replica_recovers() -> None:
+    w, pods = running_workload()
+    later = T0 + timedelta(seconds=100)
+    w, pods, decision = run(w, gangs(), pods, later, lost=frozenset({"n1"}))
+    assert w.status.phase is Phase.Degraded
+    assert [e.reason for e in decision.events] == ["NodeNotReady"]
+    moved = [gangs()[0], replace(gangs()[1], pods=(replace(gangs()[1].pods[0], node="n9"),))]
+    w, pods, decision = run(w, moved, pods, later + timedelta(seconds=1), lost=frozenset({"n1"}))
+    assert {p.node for p in pods} == {"n0", "n9"}
+    assert w.status.phase is Phase.Degraded  # the new pod is still coming up
+    w, pods, _ = run(w, moved, pods, later + timedelta(seconds=60), lost=frozenset({"n1"}))
+    assert w.status.phase is Phase.Running
+
+
+def test_a_crash_loop_degrades() -> None:
+    w, pods = running_workload()
+    pods = [replace(pods[0], faults=PodFaults(crash_since=T0 + timedelta(seconds=70))), pods[1]]
+    w, pods, decision = run(w, gangs(), pods, T0 + timedelta(seconds=80))
+    assert w.status.phase is Phase.Degraded
+    assert "BackOff" in [e.reason for e in decision.events]
+    assert w.status.running_pods == 1
+
+
+def test_an_image_that_cannot_be_pulled_fails() -> None:
+    spec = {**SPEC, "image": "blocked.example.com/nim/llama:1"}
+    view_timings = replace(TIMINGS, unreachable=("blocked.example.com",))
+    w = workload(spec=spec)
+    decision = reconcile(WorkloadView(w, gangs(), [], 2, timings=view_timings), T0)
+    w = replace(w, status=decision.status)
+    pods = apply([], decision)
+    decision = reconcile(
+        WorkloadView(w, gangs(), pods, 2, timings=view_timings), T0 + timedelta(seconds=11)
+    )
+    assert decision.status is not None
+    assert decision.status.phase is Phase.Failed
+    assert decision.status.phase_reason == "ImagePullBackOff"
+    assert "unreachable" in (decision.status.phase_message or "")
+
+
+@pytest.mark.parametrize(
+    ("desired", "deleted", "phase", "torn_down"),
+    [
+        pytest.param(DesiredPhase.Stopped, False, Phase.Stopped, False, id="suspend"),
+        pytest.param(DesiredPhase.Deleted, True, Phase.Deleting, True, id="delete"),
+    ],
+)
+def test_going_away_removes_every_pod(
+    desired: DesiredPhase, deleted: bool, phase: Phase, torn_down: bool
+) -> None:
+    w, pods = running_workload()
+    w = replace(w, desired_phase=desired, deleted_at=T0 if deleted else None)
+    w, pods, decision = run(w, gangs(), pods, T0 + timedelta(seconds=90))
+    assert pods == []
+    assert w.status.phase is phase
+    assert decision.torn_down is torn_down
+    assert [s.phase for s in decision.phases][-1] is phase
+
+
+def test_an_update_rolls_one_replica_at_a_time() -> None:
+    w, pods = running_workload()
+    w = replace(w, spec={**SPEC, "env": "changed"}, generation=2)
+    now = T0 + timedelta(seconds=100)
+    w, pods, decision = run(w, gangs(), pods, now)
+    assert w.status.phase is Phase.Updating
+    assert len(decision.delete) == 1
+    assert len(decision.create) == 1
+    for step in range(1, 6):
+        w, pods, _ = run(w, gangs(), pods, now + timedelta(seconds=60 * step))
+    assert w.status.phase is Phase.Running
+    assert w.status.observed_generation == 2
+
+
+@given(st.integers(0, 3), st.integers(0, 200), st.sampled_from(list(DesiredPhase)))
+def test_reconciling_its_own_result_again_does_nothing(
+    placed: int, seconds: int, desired: DesiredPhase
+) -> None:
+    w, pods = running_workload() if placed == 3 else (workload(), [])
+    placement = gangs(min(placed, 2))
+    w = replace(w, desired_phase=desired)
+    now = T0 + timedelta(seconds=seconds)
+    w, pods, first = run(w, placement, pods, now)
+    if first.torn_down:
+        return
+    _, _, second = run(w, placement, pods, now)
+    assert (second.create, second.delete, second.status, second.phases) == ([], [], None, [])
