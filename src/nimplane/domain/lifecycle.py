@@ -102,14 +102,8 @@ def _event(
     warning: bool = False,
     pod: str | None = None,
 ) -> WorkloadEvent:
-    return WorkloadEvent(
-        workload_id=workload.id,
-        timestamp=now,
-        type="Warning" if warning else "Normal",
-        reason=reason,
-        message=message,
-        source=SOURCE,
-        involved_object=pod,
+    return WorkloadEvent.of(
+        workload.id, now, reason, message, source=SOURCE, warning=warning, pod=pod
     )
 
 
@@ -179,12 +173,20 @@ def _observe(pod: Pod, view: WorkloadView, now: datetime) -> PodState:
     return pod_state(pod, view.lost_nodes, now)
 
 
+def _create(decision: Decision, workload: Workload, pod: Pod, now: datetime, why: str = "") -> None:
+    decision.create.append(pod)
+    text = f"Created pod {pod.name} on {pod.node}{why}"
+    decision.events.append(_event(workload, now, "Created", text, pod=pod.name))
+
+
+def _remove(decision: Decision, workload: Workload, pod: Pod, now: datetime) -> None:
+    decision.delete.append(pod)
+    decision.events.append(_event(workload, now, "Killing", "Stopping container nim", pod=pod.name))
+
+
 def _delete_all(view: WorkloadView, decision: Decision, now: datetime) -> None:
     for pod in view.pods:
-        decision.delete.append(pod)
-        decision.events.append(
-            _event(view.workload, now, "Killing", "Stopping container nim", pod=pod.name)
-        )
+        _remove(decision, view.workload, pod, now)
 
 
 def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
@@ -207,24 +209,11 @@ def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
                     stale_replicas.add(gang.replica)
                 continue
             if pod is not None:  # rescheduled elsewhere: the old pod goes
-                decision.delete.append(pod)
-            created = _new_pod(view, gang, position, template, now)
-            decision.create.append(created)
-            decision.events.append(
-                _event(
-                    workload,
-                    now,
-                    "Created",
-                    f"Created pod {created.name} on {created.node}",
-                    pod=created.name,
-                )
-            )
+                _remove(decision, workload, pod, now)
+            _create(decision, workload, _new_pod(view, gang, position, template, now), now)
     for pod in view.pods:
         if pod.key not in wanted_keys:
-            decision.delete.append(pod)
-            decision.events.append(
-                _event(workload, now, "Killing", "Stopping container nim", pod=pod.name)
-            )
+            _remove(decision, workload, pod, now)
     pods = kept + decision.create
     rolling = [p for p in pods if p.template == template and p.replica in stale_replicas]
     if stale_replicas and not any(not _observe(p, view, now).ready for p in rolling):
@@ -234,18 +223,9 @@ def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
             old = next(p for p in pods if p.key == (replica, placed.index))
             if old.template == template:
                 continue
-            decision.delete.append(old)
+            _remove(decision, workload, old, now)
             new = _new_pod(view, gang, position, template, now)
-            decision.create.append(new)
-            decision.events.append(
-                _event(
-                    workload,
-                    now,
-                    "Created",
-                    f"Created pod {new.name} on {new.node} (rolling to the new spec)",
-                    pod=new.name,
-                )
-            )
+            _create(decision, workload, new, now, " (rolling to the new spec)")
             pods = [new if p is old else p for p in pods]
     return pods
 

@@ -231,15 +231,16 @@ def _events(
     events: list[WorkloadEvent] = []
     for eviction in evicted:
         for pod in eviction.pods:
+            name = pod_name(workload.name, eviction.replica, pod.index)
             events.append(
-                WorkloadEvent(
-                    workload_id=workload.id,
-                    timestamp=now,
-                    type="Warning",
-                    reason="Evicted",
-                    message=eviction.message,
+                WorkloadEvent.of(
+                    workload.id,
+                    now,
+                    "Evicted",
+                    eviction.message,
                     source=SOURCE,
-                    involved_object=pod_name(workload.name, eviction.replica, pod.index),
+                    warning=True,
+                    pod=name,
                 )
             )
     for gang in gangs:
@@ -247,26 +248,15 @@ def _events(
             continue
         for pod in gang.pods:
             name = pod_name(workload.name, gang.replica, pod.index)
+            message = f"Successfully assigned {namespace}/{name} to {pod.node}"
             events.append(
-                WorkloadEvent(
-                    workload_id=workload.id,
-                    timestamp=now,
-                    type="Normal",
-                    reason="Scheduled",
-                    message=f"Successfully assigned {namespace}/{name} to {pod.node}",
-                    source=SOURCE,
-                    involved_object=name,
-                )
+                WorkloadEvent.of(workload.id, now, "Scheduled", message, source=SOURCE, pod=name)
             )
     if pending and pending != workload.status.pending_messages:
+        message = "; ".join(str(m["userMessage"]) for m in pending)
         events.append(
-            WorkloadEvent(
-                workload_id=workload.id,
-                timestamp=now,
-                type="Warning",
-                reason="FailedScheduling",
-                message="; ".join(str(m["userMessage"]) for m in pending),
-                source=SOURCE,
+            WorkloadEvent.of(
+                workload.id, now, "FailedScheduling", message, source=SOURCE, warning=True
             )
         )
     return events

@@ -4,7 +4,7 @@ events and history."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -78,6 +78,14 @@ def _query(
         offset=offset,
         limit=limit,
     )
+
+
+def _page(key: str, items: list[Any], offset: int, total: int) -> Response:
+    """A page of `items` under `key`, with `next` when more follow (Run:ai's paging)."""
+    payload: dict[str, object] = {key: items}
+    if offset + len(items) < total:
+        payload["next"] = offset + len(items)
+    return json_response(payload)
 
 
 @router.delete(
@@ -197,10 +205,7 @@ async def get_workload_events(
         read_only=True,
     )
     cluster_id = app_state(request).cluster_id
-    payload: dict[str, object] = {"events": [event_view(e, cluster_id, workload) for e in events]}
-    if offset + len(events) < total:
-        payload["next"] = offset + len(events)
-    return json_response(payload)
+    return _page("events", [event_view(e, cluster_id, workload) for e in events], offset, total)
 
 
 @router.get(
@@ -228,12 +233,8 @@ async def get_workload_history(
         read_only=True,
     )
     cluster_id = app_state(request).cluster_id
-    payload: dict[str, object] = {
-        "records": [history_record_view(r, cluster_id, workload) for r in records]
-    }
-    if offset + len(records) < total:
-        payload["next"] = offset + len(records)
-    return json_response(payload)
+    shown = [history_record_view(r, cluster_id, workload) for r in records]
+    return _page("records", shown, offset, total)
 
 
 @router.get(
