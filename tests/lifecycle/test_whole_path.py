@@ -113,17 +113,25 @@ def test_create_update_suspend_resume_delete(cluster: Cluster) -> None:
     assert all(p["allocatedResources"]["gpu"] == 1 and p["nodeName"] for p in pods)
     assert cluster.phases(workload_id) == ["Creating", "Pending", "Initializing", "Running"]
 
-    # PATCH -> Updating -> Running: every pod replaced, one replica at a time
+    # PATCH -> Updating -> Running: every pod replaced, one replica at a time, and with room
+    # for a third replica (the surge) never fewer than two serving
     patch = {"spec": {"environmentVariables": [{"name": "NIM_LOG_LEVEL", "value": "DEBUG"}]}}
     ok(cluster.client.patch(f"{NIM}/{workload_id}", json=patch, headers=cluster.admin), 202)
     old = {p["id"] for p in pods}
     cluster.step()
-    updating = cluster.workload(workload_id)
-    assert updating["phase"] == "Updating"
-    assert updating["runningPods"] >= 1  # one replica keeps serving while the other rolls
-    cluster.run_until(workload_id, "Running")
-    assert not old & {p["id"] for p in cluster.pods(workload_id)}
+    assert cluster.workload(workload_id)["phase"] == "Updating"
+    for _ in range(30):
+        cluster.step(10)
+        shown = cluster.workload(workload_id)
+        assert shown["runningPods"] >= 2, shown
+        if shown["phase"] == "Running":
+            break
+    cluster.step()  # the surge replica goes
+    pods = cluster.pods(workload_id)
+    assert sorted(p["name"] for p in pods) == ["llama-0", "llama-1"]
+    assert not old & {p["id"] for p in pods}
     assert cluster.phases(workload_id)[-2:] == ["Updating", "Running"]
+    assert cluster.workload(workload_id)["allocatedResources"]["gpu"] == 2
 
     # suspend -> Stopping -> Stopped, pods gone, GPUs freed
     cluster.batch("suspend", workload_id)

@@ -206,15 +206,36 @@ def test_going_away_removes_every_pod(
     assert [s.phase for s in decision.phases][-1] is phase
 
 
-def test_an_update_rolls_one_replica_at_a_time() -> None:
+def test_an_update_asks_for_a_surge_replica_and_never_drops_below_the_count() -> None:
     w, pods = running_workload()
     w = replace(w, spec={**SPEC, "env": "changed"}, generation=2)
     now = T0 + timedelta(seconds=100)
     w, pods, decision = run(w, gangs(), pods, now)
     assert w.status.phase is Phase.Updating
+    assert w.status.surge_replicas == 1
+    assert (decision.create, decision.delete) == ([], [])  # waits for the scheduler's answer
+    for step in range(1, 12):
+        placed = gangs(2 + w.status.surge_replicas)  # the scheduler places the surge
+        w, pods, _ = run(w, placed, pods, now + timedelta(seconds=20 * step))
+        assert w.status.running_pods >= 2
+    assert w.status.phase is Phase.Running
+    assert w.status.observed_generation == 2
+    assert w.status.surge_replicas == 0
+    w, pods, _ = run(w, gangs(2), pods, now + timedelta(seconds=300))
+    assert sorted(p.name for p in pods) == ["llama-0", "llama-1"]
+
+
+def test_an_update_without_room_for_a_surge_rolls_in_place() -> None:
+    w, pods = running_workload()
+    w = replace(w, spec={**SPEC, "env": "changed"}, generation=2)
+    now = T0 + timedelta(seconds=100)
+    w, pods, _ = run(w, gangs(), pods, now)
+    refused = ({"nodePool": "default", "reason": "Unschedulable", "userMessage": "no room"},)
+    w = replace(w, status=replace(w.status, pending_messages=refused))
+    w, pods, decision = run(w, gangs(), pods, now + timedelta(seconds=1))
     assert len(decision.delete) == 1
     assert len(decision.create) == 1
-    for step in range(1, 6):
+    for step in range(1, 8):
         w, pods, _ = run(w, gangs(), pods, now + timedelta(seconds=60 * step))
     assert w.status.phase is Phase.Running
     assert w.status.observed_generation == 2

@@ -189,6 +189,17 @@ def _delete_all(view: WorkloadView, decision: Decision, now: datetime) -> None:
         _remove(decision, view.workload, pod, now)
 
 
+def _surge_settled(view: WorkloadView) -> bool:
+    """Whether a roll may replace a replica now: a serving workload first asks the scheduler
+    for one more replica (`surge_replicas`), and waits until it is placed or refused."""
+    status = view.workload.status
+    if status.phase not in _SERVING:
+        return True
+    if status.surge_replicas == 0:
+        return False  # asked for in this pass; the scheduler answers in its next cycle
+    return len(view.gangs) > view.replicas or bool(status.pending_messages)
+
+
 def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
     """Make the pods match the placement; roll old-template pods one replica at a time.
     Returns the pods there will be."""
@@ -215,8 +226,14 @@ def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
         if pod.key not in wanted_keys:
             _remove(decision, workload, pod, now)
     pods = kept + decision.create
-    rolling = [p for p in pods if p.template == template and p.replica in stale_replicas]
-    if stale_replicas and not any(not _observe(p, view, now).ready for p in rolling):
+    renewed = [p for p in pods if p.template == template]
+    if (
+        stale_replicas
+        and _surge_settled(view)
+        and all(_observe(p, view, now).ready for p in renewed)
+    ):
+        # every pod of the new spec serves (the surge replica's first, if it could be placed):
+        # replace the next replica
         replica = min(stale_replicas)
         gang = next(g for g in view.gangs if g.replica == replica)
         for position, placed in enumerate(gang.pods):
@@ -249,11 +266,13 @@ def _target(
         and len(members) == gang_size[replica]
         and all(states[p.id].ready for p in members)
     }
-    current = {r for r in ready if all(p.template == template for p in by_replica[r])}
     wanted = view.replicas
+    current = {
+        r for r in ready if r < wanted and all(p.template == template for p in by_replica[r])
+    }
     if failed:
         return Phase.Failed, failed[0].message, "ImagePullBackOff", len(ready)
-    if len(current) >= wanted:
+    if len(current) == wanted:
         return Phase.Running, None, None, len(ready)
     rolling = any(p.template != template for p in pods) or (
         workload.generation > status.observed_generation
@@ -336,6 +355,7 @@ def reconcile(view: WorkloadView, now: datetime) -> Decision:
     running = target is Phase.Running
     new = replace(
         new,
+        surge_replicas=1 if target is Phase.Updating else 0,
         running_pods=sum(1 for s in states.values() if s.ready),
         observed_generation=workload.generation if running else status.observed_generation,
         serving_replicas=view.replicas if running else min(status.serving_replicas, view.replicas),

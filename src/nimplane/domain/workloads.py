@@ -52,6 +52,9 @@ class WorkloadStatus:
     serving_replicas: int = 0
     """How many replicas were wanted when the workload was last Running: fewer ready than
     that (and than wanted now) is Degraded; replicas beyond it are still coming up."""
+    surge_replicas: int = 0
+    """Replicas placed beyond the wanted count: 1 while pods roll to a new spec, so the roll
+    replaces a serving replica only once a new one serves (where capacity allows)."""
     autoscaler: dict[str, Any] | None = None
     """The autoscaler's state: its current replica count and recent recommendations."""
 

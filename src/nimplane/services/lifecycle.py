@@ -164,7 +164,9 @@ class LifecycleService:
         due = decision.next_check or now + timedelta(seconds=self._settings.resync_seconds)
         if workload.spec.get("autoscaling"):
             due = min(due, now + timedelta(seconds=autoscaling.EVALUATION_SECONDS))
-        if (state or {}).get("replicas") != (workload.status.autoscaler or {}).get("replicas"):
+        surge = decision.status.surge_replicas if decision.status else None
+        scaled = (state or {}).get("replicas") != (workload.status.autoscaler or {}).get("replicas")
+        if scaled or (surge is not None and surge != workload.status.surge_replicas):
             self._on_scaled()  # the scheduler places the new count
         tx.workloads.release_lease(workload_id, self.owner, seq, due, 0, now)
 

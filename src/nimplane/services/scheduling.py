@@ -137,7 +137,10 @@ class SchedulingService:
         models: dict[str, tuple[tuple[int, int], SchedWorkload]] = {}
         for workload in live:
             gangs = gangs_from_json(workload.id, workload.status.placement)
-            replicas = wanted_replicas(workload.spec, workload.status.autoscaler)
+            replicas = (
+                wanted_replicas(workload.spec, workload.status.autoscaler)
+                + workload.status.surge_replicas
+            )
             cached = self._models.get(workload.id)
             if cached is None or cached[0] != (workload.generation, replicas):
                 model = _scheduler_workload(workload, replicas)

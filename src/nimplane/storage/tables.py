@@ -252,6 +252,7 @@ workloads = Table(
     # The lifecycle engine's bookkeeping:
     Column("running_pods", Integer, nullable=False, server_default=text("0")),
     Column("serving_replicas", Integer, nullable=False, server_default=text("0")),
+    Column("surge_replicas", Integer, nullable=False, server_default=text("0")),
     Column("autoscaler", JSON, nullable=True),
     Column("change_seq", Integer, nullable=False, server_default=text("0")),
     Column("reconcile_due_at", UtcDateTime, nullable=True),

@@ -122,6 +122,7 @@ def _to_workload(row: Row[Any]) -> Workload:
             running_seconds=m["running_seconds"],
             running_pods=m["running_pods"],
             serving_replicas=m["serving_replicas"],
+            surge_replicas=m["surge_replicas"],
             autoscaler=m["autoscaler"],
         ),
         resource_version=m["resource_version"],
@@ -182,6 +183,7 @@ def _status_values(status: WorkloadStatus) -> dict[str, Any]:
         "running_seconds": status.running_seconds,
         "running_pods": status.running_pods,
         "serving_replicas": status.serving_replicas,
+        "surge_replicas": status.surge_replicas,
         "autoscaler": status.autoscaler,
     }
 

@@ -24,6 +24,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("serving_replicas", sa.Integer(), nullable=False, server_default=sa.text("0"))
         )
+        batch_op.add_column(
+            sa.Column("surge_replicas", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
         batch_op.add_column(sa.Column("autoscaler", sa.JSON(), nullable=True))
         batch_op.add_column(
             sa.Column("change_seq", sa.Integer(), nullable=False, server_default=sa.text("0"))
@@ -91,6 +94,7 @@ def downgrade() -> None:
             "reconcile_due_at",
             "change_seq",
             "autoscaler",
+            "surge_replicas",
             "serving_replicas",
             "running_pods",
         ):
