@@ -205,9 +205,7 @@ def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
                 decision.delete.append(pod)
                 if pod.node in view.lost_nodes and pod.last_stage != Stage.NODE_LOST:
                     # the scheduler moved it before its loss was observed: report it still
-                    decision.events += _stage_events(
-                        workload, pod, _observe(pod, view, now), now
-                    )
+                    decision.events += _stage_events(workload, pod, _observe(pod, view, now), now)
             created = _new_pod(view, gang, position, template, now)
             decision.create.append(created)
             decision.events.append(
