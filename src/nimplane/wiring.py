@@ -34,6 +34,7 @@ from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.org import OrgService
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.seeding import gives_quota_to, seed_from_config
+from nimplane.services.simulator_admin import SimulatorAdmin
 from nimplane.services.tokens import TokenService
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
@@ -74,6 +75,8 @@ class AppState:
     workers: BackgroundWorkers
     """The scheduling loop (and later the lifecycle engine): started by the app's lifespan
     when `settings.background_workers`; tests may run their passes directly instead."""
+    simulator: SimulatorAdmin
+    """Fault injection and metrics on the simulated cluster (System administrators only)."""
     inline_reads: bool = False
     """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
     block; PostgreSQL reads go through the worker threads."""
@@ -232,5 +235,12 @@ def _build_services(
         scheduling=scheduling,
         lifecycle=lifecycle,
         workers=workers,
+        simulator=SimulatorAdmin(
+            store,
+            tuple(n.name for n in cluster.inventory()),
+            str(settings.tenant_id),
+            utc_now,
+            workers.wake,
+        ),
         inline_reads=engine.dialect.name == "sqlite",
     )

@@ -14,6 +14,7 @@ from nimplane.services.identity import IdentityService
 from nimplane.services.lifecycle import LifecycleService
 from nimplane.services.org import OrgService
 from nimplane.services.scheduling import SchedulingService
+from nimplane.services.simulator_admin import SimulatorAdmin
 from nimplane.services.tokens import TokenService
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
@@ -50,6 +51,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         scheduling=SchedulingService(store, cluster, Leadership(engine), utc_now),
         lifecycle=LifecycleService(store, cluster, utc_now, Timings()),
         workers=BackgroundWorkers([]),
+        simulator=SimulatorAdmin(store, (), "1", utc_now),
     )
     with TestClient(create_app(settings, state=state)) as client:
         assert client.get("/healthz").status_code == 200

@@ -24,6 +24,7 @@ from nimplane.api.routes import (
     org_units,
     roles,
     service_accounts,
+    simulator,
     tokens,
     users,
     workload_batch,
@@ -86,6 +87,7 @@ def create_app(
         roles,
         workload_properties,
         metrics,
+        simulator,
         health,
     ):
         # Mounted flat rather than with include_router: no per-request router nesting, and the

@@ -13,6 +13,7 @@ from nimplane import __version__
 from nimplane.api.identity_schemas import REQUEST_MODELS as IDENTITY_REQUESTS
 from nimplane.api.org_schemas import REQUEST_MODELS as ORG_REQUESTS
 from nimplane.api.schemas import TokenRequest, WorkloadBatch
+from nimplane.api.simulator_schemas import REQUEST_MODELS as SIMULATOR_REQUESTS
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -22,6 +23,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     WorkloadBatch,
     *IDENTITY_REQUESTS,
     *ORG_REQUESTS,
+    *SIMULATOR_REQUESTS,
 )
 PUBLIC_PATHS = frozenset({"/api/v1/token", "/api/v2/token", "/healthz", "/readyz"})
 """Everything else needs `Authorization: Bearer <token>` (checked in `api.deps.as_caller`)."""

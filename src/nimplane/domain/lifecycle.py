@@ -220,6 +220,9 @@ def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
                     stale_replicas.add(gang.replica)
                 continue
             if pod is not None:  # rescheduled elsewhere: the old pod goes
+                if pod.node in view.lost_nodes and pod.last_stage != Stage.NODE_LOST:
+                    # the scheduler moved it before its loss was observed: report it still
+                    decision.events += _stage_events(workload, pod, _observe(pod, view, now), now)
                 _remove(decision, workload, pod, now)
             _create(decision, workload, _new_pod(view, gang, position, template, now), now)
     for pod in view.pods:

@@ -1,0 +1,178 @@
+"""Fault injection on the simulated cluster, for System administrators: fail, drain or recover
+a node, make a pod crash-loop or fail its readiness probe, and set the metric autoscaled
+services scale on.
+
+Every change marks the workloads it touches due, so the lifecycle engine looks at them at
+once, and wakes the background workers. Time comes from the injected clock (the lifecycle
+engine's), so a fault starts when the engine that observes it thinks it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+
+from nimplane.domain.errors import ComplianceIssue, Forbidden, Invalid, NotFound
+from nimplane.domain.identity import Principal
+from nimplane.domain.pods import Pod
+from nimplane.domain.ports import Store, Transaction
+from nimplane.domain.rbac import Action, ResourceType, ScopePath, is_allowed
+
+Clock = Callable[[], datetime]
+NodeFault = Literal["failed", "drained"]
+PodFault = Literal["crash-loop", "fail-readiness"]
+FORBIDDEN: Final = (
+    "You do not have sufficient permissions: only a System administrator may inject faults "
+    "into the simulated cluster."
+)
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    fault: str | None
+
+    @property
+    def ready(self) -> bool:
+        return self.fault is None
+
+
+@dataclass(frozen=True)
+class PodFaultState:
+    workload_id: str
+    name: str
+    node: str
+    crash_loop: bool
+    readiness_failing: bool
+
+
+def _pod_state(pod: Pod) -> PodFaultState:
+    return PodFaultState(
+        workload_id=pod.workload_id,
+        name=pod.name,
+        node=pod.node,
+        crash_loop=pod.faults.crash_since is not None,
+        readiness_failing=pod.faults.unready_since is not None,
+    )
+
+
+class SimulatorAdmin:
+    def __init__(
+        self,
+        store: Store,
+        node_names: tuple[str, ...],
+        tenant_id: str,
+        clock: Clock,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._node_names = node_names
+        self._tenant = ScopePath(tenant_id=tenant_id)
+        self.clock = clock
+        self._wake = wake
+
+    def _require_admin(self, principal: Principal) -> None:
+        # Only the System administrator holds tenant-wide permissions on the tenant itself.
+        if not is_allowed(principal, ResourceType.tenant, Action.update, self._tenant):
+            raise Forbidden(FORBIDDEN)
+
+    def _known_node(self, name: str) -> None:
+        if name not in self._node_names:
+            raise NotFound(f"Node '{name}' does not exist in the simulated cluster.")
+
+    # --- nodes ---------------------------------------------------------------------------------
+
+    def nodes(self, principal: Principal) -> list[NodeState]:
+        self._require_admin(principal)
+        with self._store.read() as tx:
+            faults = tx.sim.node_faults()
+        return [NodeState(name, faults.get(name)) for name in self._node_names]
+
+    def set_node_fault(self, principal: Principal, name: str, fault: NodeFault | None) -> NodeState:
+        """Fail or drain a node (its pods are lost and re-placed), or recover it (None)."""
+        self._require_admin(principal)
+        self._known_node(name)
+        now = self.clock()
+
+        def write(tx: Transaction) -> None:
+            tx.sim.set_node_fault(name, fault, now)
+            tx.workloads.mark_due(tx.sim.workloads_on(name), now)
+
+        self._store.write(write)
+        self._wake()
+        return NodeState(name, fault)
+
+    # --- pods ----------------------------------------------------------------------------------
+
+    def set_pod_fault(
+        self, principal: Principal, workload_id: str, pod_name: str, fault: PodFault | None
+    ) -> PodFaultState:
+        """Make a pod crash-loop or fail its readiness probe from now on, or recover it (None).
+
+        Recovering a crash-looping pod restarts its container: it goes through the image pull,
+        the model load and the readiness probe again (its plan's durations) before it serves.
+        Recovering a pod that only failed its readiness probe makes it ready again at once.
+        """
+        self._require_admin(principal)
+        now = self.clock()
+
+        def write(tx: Transaction) -> Pod:
+            if tx.workloads.get(workload_id) is None:
+                raise NotFound(f"Workload '{workload_id}' does not exist.")
+            pod = next((p for p in tx.sim.pods_of(workload_id) if p.name == pod_name), None)
+            if pod is None:
+                raise NotFound(f"Workload '{workload_id}' has no pod named '{pod_name}'.")
+            crash, unready, started = pod.faults.crash_since, pod.faults.unready_since, None
+            if fault == "crash-loop":
+                crash = crash or now
+            elif fault == "fail-readiness":
+                unready = unready or now
+            else:
+                started = now if crash is not None else None
+                crash = unready = None
+            tx.sim.set_pod_faults(
+                pod.id,
+                crash_since=crash,
+                unready_since=unready,
+                started_at=started or pod.started_at,
+            )
+            tx.workloads.mark_due([workload_id], now)
+            return tx.sim.pod(pod.id) or pod
+
+        pod = self._store.write(write)
+        self._wake()
+        return _pod_state(pod)
+
+    # --- metrics -------------------------------------------------------------------------------
+
+    def set_metric(
+        self, principal: Principal, workload_id: str, metric: str, value: float
+    ) -> tuple[str, float]:
+        """The value of an autoscaled service's metric, summed over its replicas."""
+        self._require_admin(principal)
+        now = self.clock()
+
+        def write(tx: Transaction) -> None:
+            workload = tx.workloads.get(workload_id)
+            if workload is None:
+                raise NotFound(f"Workload '{workload_id}' does not exist.")
+            autoscaling = workload.spec.get("autoscaling")
+            if not autoscaling:
+                raise Invalid(
+                    "The workload does not autoscale.",
+                    [ComplianceIssue("metric", "the workload has no spec.autoscaling")],
+                )
+            wanted = autoscaling.get("metric")
+            if metric != wanted:
+                raise Invalid(
+                    f"The workload autoscales on '{wanted}', not '{metric}'.",
+                    [ComplianceIssue("metric", f"must be '{wanted}' (spec.autoscaling.metric)")],
+                )
+            tx.sim.set_metric(workload_id, metric, value, now)
+            tx.workloads.mark_due([workload_id], now)
+
+        self._store.write(write)
+        self._wake()
+        return metric, value

@@ -1,0 +1,94 @@
+"""Drive the simulated cluster by hand: a manual clock, a lifecycle engine on it, and
+`settle()`, which runs scheduler cycles and lifecycle passes while the clock moves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from nimplane.domain.simulation import Timings
+from nimplane.services.lifecycle import LifecycleService
+from nimplane.wiring import AppState
+from tests.support.clock import ManualClock
+from tests.support.org import DEPARTMENTS, NIM, PROJECTS, gpu, ok
+
+PODS_FAULTS = "/api/v1/simulator/workloads/{workload}/pods/{pod}/{action}"
+FAST = Timings(image_pull_seconds=10, model_load_nim_cache_seconds=10)
+WORKLOADS = "/api/v1/workloads"
+
+
+class Harness:
+    def __init__(
+        self,
+        state: AppState,
+        client: TestClient,
+        headers: dict[str, str],
+        timings: Timings = FAST,
+    ) -> None:
+        self.state = state
+        self.client = client
+        self.headers = headers
+        self.clock = ManualClock()
+        self.life = LifecycleService(state.store, state.cluster, self.clock, timings)
+
+    def give_quota(self, gpus: float = 32) -> None:
+        for path in (f"{DEPARTMENTS}/1/resources", f"{PROJECTS}/1/resources"):
+            ok(self.client.put(path, json=[gpu(gpus)], headers=self.headers))
+
+    def create(self, body: dict[str, Any]) -> str:
+        created = ok(self.client.post(NIM, json=body, headers=self.headers), 202)
+        return str(created["metadata"]["id"])
+
+    def step(self, seconds: float = 0) -> None:
+        """One scheduler cycle, the clock moved on, one lifecycle pass."""
+        self.state.scheduling.run_cycle()
+        self.clock.advance(seconds)
+        self.life.run_pass()
+
+    def settle(self, seconds: float = 60, steps: int = 6) -> None:
+        for _ in range(steps):
+            self.step(seconds / steps)
+
+    def workload(self, workload_id: str) -> dict[str, Any]:
+        return dict(ok(self.client.get(f"{WORKLOADS}/{workload_id}", headers=self.headers)))
+
+    def events(self, workload_id: str) -> list[dict[str, Any]]:
+        url = f"{WORKLOADS}/{workload_id}/events"
+        params = {"limit": 500, "sortOrder": "asc"}
+        return list(ok(self.client.get(url, params=params, headers=self.headers))["events"])
+
+    def phases(self, workload_id: str) -> list[str]:
+        url = f"{WORKLOADS}/{workload_id}/history"
+        page = ok(self.client.get(url, params={"limit": 500}, headers=self.headers))
+        return [
+            r["spec"]["phaseUpdate"]["phase"]
+            for r in page["records"]
+            if r["meta"]["type"] == "PhaseUpdate"
+        ]
+
+    def reasons(self, workload_id: str) -> list[str]:
+        return [e["reason"] for e in self.events(workload_id)]
+
+    def pods(self, workload_id: str) -> dict[str, str]:
+        """The workload's pods now: name -> node."""
+        with self.state.store.read() as tx:
+            return {p.name: p.node for p in tx.sim.pods_of(workload_id)}
+
+
+@pytest.fixture(name="harness")
+def harness_fixture(
+    clean_org: AppState, client: TestClient, admin: dict[str, str]
+) -> Iterator[Harness]:
+    """A harness on a clean organisation with 32 GPUs of quota; the simulator admin API
+    injects faults at the harness's clock while the test runs."""
+    harness = Harness(clean_org, client, admin)
+    harness.give_quota()
+    original = clean_org.simulator.clock
+    clean_org.simulator.clock = harness.clock
+    try:
+        yield harness
+    finally:
+        clean_org.simulator.clock = original
