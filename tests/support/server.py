@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,10 @@ class ServerProcess:
     database_url: str | None
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    config_file: Path | None = None
+    """Passed as `--config`."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment (settings as `NIMPLANE_...`), applied last."""
 
     @property
     def base_url(self) -> str:
@@ -48,6 +52,8 @@ class ServerProcess:
             env["NIMPLANE_DATABASE_URL"] = self.database_url
         else:
             env.pop("NIMPLANE_DATABASE_URL", None)
+        env.update(self.env)
+        config = [] if self.config_file is None else ["--config", str(self.config_file)]
         self.log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -59,6 +65,7 @@ class ServerProcess:
                 str(self.port),
                 "--log-level",
                 "warning",
+                *config,
             ],
             env=env,
             stdout=self.log,
