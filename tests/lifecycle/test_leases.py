@@ -1,0 +1,110 @@
+"""The lifecycle engine's leases and backoff, on the real database: a lapsed lease is taken
+over, the worker that lost it can write nothing, a change made while reconciling is not lost,
+and a failing reconcile backs off exponentially."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from nimplane.domain.simulation import Timings
+from nimplane.services import lifecycle as lifecycle_module
+from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
+from nimplane.services.workloads import utc_now
+from nimplane.wiring import AppState
+from tests.conftest import nim_request
+from tests.support.clock import ManualClock
+from tests.support.org import ok
+
+NIM = "/api/v2/workloads/nim-services"
+
+
+def _created(client: TestClient, admin: dict[str, str]) -> str:
+    return str(
+        ok(client.post(NIM, json=nim_request("leased"), headers=admin), 202)["metadata"]["id"]
+    )
+
+
+def _worker(state: AppState, clock: ManualClock, owner: str) -> LifecycleService:
+    settings = LifecycleSettings(lease_seconds=5)
+    return LifecycleService(state.store, state.cluster, clock, Timings(), settings, owner=owner)
+
+
+def test_a_lapsed_lease_is_taken_over_and_its_old_holder_writes_nothing(
+    client: TestClient, admin: dict[str, str], state: AppState
+) -> None:
+    workload_id = _created(client, admin)
+    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    now = clock()
+    claim_a = state.store.write(
+        lambda tx: tx.workloads.claim_due("a", now, now + timedelta(seconds=5), 10)
+    )
+    assert [w for w, _ in claim_a] == [workload_id]
+    # while A holds it, nobody else gets it
+    assert state.store.write(lambda tx: tx.workloads.claim_due("b", now, now, 10)) == []
+    later = now + timedelta(seconds=6)
+    claim_b = state.store.write(
+        lambda tx: tx.workloads.claim_due("b", later, later + timedelta(seconds=5), 10)
+    )
+    assert [w for w, _ in claim_b] == [workload_id]
+    with state.store.read() as tx:
+        assert not tx.workloads.holds_lease(workload_id, "a", later)
+        assert tx.workloads.holds_lease(workload_id, "b", later)
+    # A, stale, releases: B's lease stands
+    seq = claim_a[0][1]
+    state.store.write(lambda tx: tx.workloads.release_lease(workload_id, "a", seq, later, 0, later))
+    with state.store.read() as tx:
+        assert tx.workloads.holds_lease(workload_id, "b", later)
+    # and A's reconcile writes nothing: the phase stays as it was
+    clock.now = later
+    _worker(state, clock, "a")._reconcile_one(workload_id, seq, frozenset(), {})
+    with state.store.read() as tx:
+        shown = tx.workloads.get(workload_id)
+    assert shown is not None
+    assert shown.status.phase.value == "Creating"
+
+
+def test_a_change_while_reconciling_makes_it_due_again_at_once(
+    client: TestClient, admin: dict[str, str], state: AppState
+) -> None:
+    workload_id = _created(client, admin)
+    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    now = clock()
+    [(claimed, seq)] = state.store.write(
+        lambda tx: tx.workloads.claim_due("a", now, now + timedelta(seconds=5), 10)
+    )
+    state.store.write(lambda tx: tx.workloads.mark_due([claimed], now))  # e.g. a PATCH
+    state.store.write(
+        lambda tx: tx.workloads.release_lease(claimed, "a", seq, now + timedelta(hours=1), 0, now)
+    )
+    again = state.store.write(lambda tx: tx.workloads.claim_due("b", now, now, 10))
+    assert [w for w, _ in again] == [workload_id]
+
+
+def test_a_failing_reconcile_backs_off_exponentially(
+    client: TestClient, admin: dict[str, str], state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decision is replaced by one that raises (a stand-in for a bug or an outage): the
+    service under test is the loop around it."""
+    workload_id = _created(client, admin)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(lifecycle_module, "reconcile", broken)
+    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    worker = _worker(state, clock, "a")
+    assert worker.run_pass() == 1  # the first failure
+    waits = []
+    for expected in (2, 3, 4):
+        waited = 0.0
+        while worker.run_pass() == 0:  # not retried before its back-off is over
+            clock.advance(0.25)
+            waited += 0.25
+        with state.store.read() as tx:
+            assert tx.workloads.failures(workload_id) == expected
+        waits.append(waited)
+    assert waits == sorted(waits)
+    assert waits[-1] >= 2 * waits[0]
