@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -42,6 +43,9 @@ class LifecycleSettings:
     batch: int = 200
     resync_seconds: float = 30.0
     """A settled workload is looked at again this often, whatever happens."""
+    parallelism: int = 8
+    """Workloads reconciled at once: their writes share commits (SQLite's group commit) or
+    run side by side (PostgreSQL)."""
 
 
 def _claim(
@@ -91,8 +95,12 @@ class LifecycleService:
             nodes = self._cluster.nodes()
             lost = frozenset(n.name for n in nodes if not n.ready)
             memory = {n.name: n.gpu_memory_mib for n in nodes}
-            for workload_id, seq in claimed:
-                self._reconcile_one(workload_id, seq, lost, memory)
+            ids = [workload_id for workload_id, _ in claimed]
+            seqs = [seq for _, seq in claimed]
+            reconcile_one = partial(self._reconcile_one, lost=lost, memory=memory)
+            workers = max(1, min(self._settings.parallelism, len(claimed)))
+            with ThreadPoolExecutor(workers, thread_name_prefix="nimplane-reconcile") as pool:
+                list(pool.map(reconcile_one, ids, seqs))
             total += len(claimed)
             if len(claimed) < batch:
                 return total
