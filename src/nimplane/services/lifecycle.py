@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 MAX_BACKOFF_SECONDS: Final = 60.0
+MAX_ROUNDS: Final = 20
+"""Claims per pass at most: a pass ends even if something is due again and again."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,12 @@ class LifecycleService:
         self._observe_pending = observe_pending
 
     def run_pass(self) -> int:
-        """Reconcile every workload due now (in batches); how many were reconciled."""
+        """Reconcile every workload due now, in batches, again while some are due (a pod that
+        turns ready a moment later is seen in the same pass, up to `MAX_ROUNDS`); how many
+        reconciles ran."""
         total = 0
         batch = self._settings.batch
-        while True:
+        for _ in range(MAX_ROUNDS):
             now = self._clock()
             until = now + timedelta(seconds=self._settings.lease_seconds)
             claimed = self._store.write(
@@ -102,8 +106,7 @@ class LifecycleService:
             with ThreadPoolExecutor(workers, thread_name_prefix="nimplane-reconcile") as pool:
                 list(pool.map(reconcile_one, ids, seqs))
             total += len(claimed)
-            if len(claimed) < batch:
-                return total
+        return total
 
     def _reconcile_one(
         self, workload_id: str, seq: int, lost: frozenset[str], memory: dict[str, int]

@@ -10,11 +10,22 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from nimplane.domain.pods import Pod
 from nimplane.domain.simulation import PodFaults, PodPlan, ReadinessProbe
 from nimplane.storage.tables import sim_metrics, sim_node_faults, sim_pods
+
+_PODS_OF = (
+    select(sim_pods)
+    .where(sim_pods.c.workload_id == bindparam("workload_id"))
+    .order_by(sim_pods.c.replica, sim_pods.c.pod_index)
+)
+_SET_STAGE = (
+    update(sim_pods)
+    .where(sim_pods.c.id == bindparam("pod_id"))
+    .values(last_stage=bindparam("stage"), restarts=bindparam("restarts"))
+)
 
 
 def _plan_json(plan: PodPlan) -> dict[str, Any]:
@@ -75,8 +86,7 @@ class SqlSimRepo:
     # --- pods ---------------------------------------------------------------------------------
 
     def pods_of(self, workload_id: str) -> list[Pod]:
-        query = select(sim_pods).where(sim_pods.c.workload_id == workload_id)
-        rows = self._conn.execute(query.order_by(sim_pods.c.replica, sim_pods.c.pod_index))
+        rows = self._conn.execute(_PODS_OF, {"workload_id": workload_id})
         return [_to_pod(row) for row in rows]
 
     def pods(self) -> list[Pod]:
@@ -121,11 +131,13 @@ class SqlSimRepo:
             self._conn.execute(delete(sim_pods).where(sim_pods.c.id.in_(ids)))
 
     def set_stages(self, stages: dict[str, tuple[str, int]]) -> None:
-        for pod_id, (stage, restarts) in stages.items():
+        if stages:
             self._conn.execute(
-                update(sim_pods)
-                .where(sim_pods.c.id == pod_id)
-                .values(last_stage=stage, restarts=restarts)
+                _SET_STAGE,
+                [
+                    {"pod_id": pod_id, "stage": stage, "restarts": restarts}
+                    for pod_id, (stage, restarts) in stages.items()
+                ],
             )
 
     def set_pod_faults(

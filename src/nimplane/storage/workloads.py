@@ -60,6 +60,46 @@ _UPDATE_IF_VERSION = (
     .values(change_seq=workloads.c.change_seq + 1)
 )
 _SET_PLACEMENT = _UPDATE_STATUS.values(change_seq=workloads.c.change_seq + 1)
+_DUE = (
+    select(workloads.c.id)
+    .where(
+        workloads.c.torn_down_at.is_(None),
+        workloads.c.reconcile_due_at <= bindparam("now"),
+        or_(workloads.c.lease_until.is_(None), workloads.c.lease_until < bindparam("now")),
+    )
+    .order_by(workloads.c.reconcile_due_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(workloads)
+    .where(workloads.c.id.in_(_DUE.scalar_subquery()))
+    .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
+    .returning(workloads.c.id, workloads.c.change_seq)
+)
+_HOLDS_LEASE = (
+    select(workloads.c.id)
+    .where(
+        workloads.c.id == bindparam("id"),
+        workloads.c.lease_owner == bindparam("owner"),
+        workloads.c.lease_until > bindparam("now"),
+    )
+    .with_for_update()
+)
+_RELEASE = (
+    update(workloads)
+    .where(
+        workloads.c.id == bindparam("match_id"),
+        workloads.c.lease_owner == bindparam("owner"),
+        workloads.c.change_seq == bindparam("seen_seq"),
+    )
+    .values(lease_owner=None, lease_until=None)
+)
+_RELEASE_CHANGED = (
+    update(workloads)
+    .where(workloads.c.id == bindparam("match_id"), workloads.c.lease_owner == bindparam("owner"))
+    .values(lease_owner=None, lease_until=None)
+)
 
 
 def _conditions_to_json(conditions: tuple[Condition, ...]) -> list[dict[str, Any]]:
@@ -256,34 +296,14 @@ class SqlWorkloadRepo:
     def claim_due(
         self, owner: str, now: datetime, until: datetime, limit: int
     ) -> list[tuple[str, int]]:
-        due = (
-            select(workloads.c.id)
-            .where(
-                workloads.c.torn_down_at.is_(None),
-                workloads.c.reconcile_due_at <= now,
-                or_(workloads.c.lease_until.is_(None), workloads.c.lease_until < now),
-            )
-            .order_by(workloads.c.reconcile_due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         claimed = self._conn.execute(
-            update(workloads)
-            .where(workloads.c.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=until)
-            .returning(workloads.c.id, workloads.c.change_seq)
+            _CLAIM, {"now": now, "limit": limit, "owner": owner, "until": until}
         )
         return [(str(workload_id), int(seq)) for workload_id, seq in claimed]
 
     def holds_lease(self, workload_id: str, owner: str, now: datetime) -> bool:
         row = self._conn.execute(
-            select(workloads.c.id)
-            .where(
-                workloads.c.id == workload_id,
-                workloads.c.lease_owner == owner,
-                workloads.c.lease_until > now,
-            )
-            .with_for_update()
+            _HOLDS_LEASE, {"id": workload_id, "owner": owner, "now": now}
         ).first()
         return row is not None
 
@@ -296,31 +316,12 @@ class SqlWorkloadRepo:
         failures: int,
         now: datetime,
     ) -> None:
+        values = {"match_id": workload_id, "owner": owner, "reconcile_failures": failures}
         released = self._conn.execute(
-            update(workloads)
-            .where(
-                workloads.c.id == workload_id,
-                workloads.c.lease_owner == owner,
-                workloads.c.change_seq == seen_seq,
-            )
-            .values(
-                lease_owner=None,
-                lease_until=None,
-                reconcile_due_at=due_at,
-                reconcile_failures=failures,
-            )
+            _RELEASE, {**values, "seen_seq": seen_seq, "reconcile_due_at": due_at}
         )
         if released.rowcount == 0:  # changed while reconciling: look again at once
-            self._conn.execute(
-                update(workloads)
-                .where(workloads.c.id == workload_id, workloads.c.lease_owner == owner)
-                .values(
-                    lease_owner=None,
-                    lease_until=None,
-                    reconcile_due_at=now,
-                    reconcile_failures=failures,
-                )
-            )
+            self._conn.execute(_RELEASE_CHANGED, {**values, "reconcile_due_at": now})
 
     def failures(self, workload_id: str) -> int:
         value = self._conn.execute(
