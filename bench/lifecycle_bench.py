@@ -66,7 +66,8 @@ def _start_server(args: argparse.Namespace, data_dir: Path) -> tuple[subprocess.
     config = data_dir / "nimplane.yaml"
     config.write_text(f"simulator:\n  speed: {args.speed}\n  nodes:\n    - count: {args.nodes}\n")
     env = dict(os.environ)
-    env.update(NIMPLANE_BOOTSTRAP_CLIENT_ID=CLIENT_ID, NIMPLANE_BOOTSTRAP_CLIENT_SECRET=CLIENT_SECRET)
+    env["NIMPLANE_BOOTSTRAP_CLIENT_ID"] = CLIENT_ID
+    env["NIMPLANE_BOOTSTRAP_CLIENT_SECRET"] = CLIENT_SECRET
     env.update(item.split("=", 1) for item in args.env)
     port = _free_port()
     command = [sys.executable, "-m", "nimplane", "serve", "--port", str(port)]
@@ -162,13 +163,30 @@ def _wait_running(http: httpx.Client, count: int, timeout: float) -> list[dict[s
         time.sleep(1.0)
 
 
+def _server_metrics(http: httpx.Client) -> dict[str, float]:
+    """Totals of the scheduling cycles and reconciles the server ran (where the time went)."""
+    names = (
+        "nimplane_scheduling_cycle_duration_seconds_count",
+        "nimplane_scheduling_cycle_duration_seconds_sum",
+        "nimplane_reconcile_duration_seconds_count",
+        "nimplane_reconcile_duration_seconds_sum",
+        "nimplane_reconcile_errors_total",
+    )
+    found: dict[str, float] = {}
+    for line in http.get("/metrics").text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in names:
+            found[name.removeprefix("nimplane_")] = round(float(value), 3)
+    return found
+
+
 def _running_at(http: httpx.Client, workload_id: str) -> datetime:
     response = http.get(f"/api/v1/workloads/{workload_id}/history", params={"limit": 500})
     response.raise_for_status()
     for record in response.json()["records"]:
-        if record["meta"]["type"] == "PhaseUpdate":
-            if record["spec"]["phaseUpdate"]["phase"] == "Running":
-                return datetime.fromisoformat(record["meta"]["creationTimestamp"])
+        phase = record["spec"].get("phaseUpdate", {}).get("phase")
+        if record["meta"]["type"] == "PhaseUpdate" and phase == "Running":
+            return datetime.fromisoformat(record["meta"]["creationTimestamp"])
     raise RuntimeError(f"{workload_id} has no transition into Running")
 
 
@@ -191,6 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if w["id"] in set(ids)
                 }
                 running = {workload_id: _running_at(http, workload_id) for workload_id in ids}
+                server_metrics = _server_metrics(http)
             rss = _peak_rss_mib(process.pid)
         finally:
             process.terminate()
@@ -219,6 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "running_per_second": round(len(ids) / span, 1),
         "first_create_to_last_running_seconds": round(span, 3),
         "client_wall_seconds": round(wall_seconds, 3),
+        "server_metrics": server_metrics,
         "server_peak_rss_mib": None if rss is None else round(rss, 1),
         "target_p99_seconds": TARGET_P99_SECONDS,
         "meets_target": p99 < TARGET_P99_SECONDS,
