@@ -1,0 +1,271 @@
+"""Lifecycle benchmark: how long the control plane itself takes from a 202 to Running.
+
+The script starts ``nimplane serve`` on a fresh data directory (SQLite, or ``--database-url``)
+with a simulated cluster of ``--nodes`` nodes of 8 GPUs whose delays (image pull, model load)
+are divided by ``--speed`` until they vanish, creates ``--count`` one-GPU NIM services through
+the API from ``--concurrency`` threads, and waits until every one is Running.
+
+Each workload's time to Running is taken from the server's own records: the timestamp of the
+``PhaseUpdate`` into Running in its history minus its ``createdAt``; so what is measured is the
+scheduler, the lifecycle engine and the database, not the client's polling. It prints one JSON
+document on stdout: p50/p90/p99/max of that time, workloads brought to Running per second
+(from the first ``createdAt`` to the last transition), how long the creates took, and the
+server's peak RSS. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CLIENT_ID = "bench"
+CLIENT_SECRET = "bench-secret-123"  # a throwaway credential for a local server
+NIM_PATH = "/api/v2/workloads/nim-services"
+IMAGE = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3"
+TIMEOUT = httpx.Timeout(60.0)
+TARGET_P99_SECONDS = 1.0
+K8S_POD_STARTUP_SLO_P99_SECONDS = 5.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _peak_rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _start_server(args: argparse.Namespace, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    config = data_dir / "nimplane.yaml"
+    config.write_text(f"simulator:\n  speed: {args.speed}\n  nodes:\n    - count: {args.nodes}\n")
+    env = dict(os.environ)
+    env["NIMPLANE_BOOTSTRAP_CLIENT_ID"] = CLIENT_ID
+    env["NIMPLANE_BOOTSTRAP_CLIENT_SECRET"] = CLIENT_SECRET
+    env.update(item.split("=", 1) for item in args.env)
+    port = _free_port()
+    command = [sys.executable, "-m", "nimplane", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--config", str(config), "--log-level", "warning"]
+    if args.database_url:
+        command += ["--database-url", args.database_url]
+    log = (data_dir / "server.log").open("ab")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((data_dir / "server.log").read_text())
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200:
+                return process, base_url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def _token(base_url: str) -> str:
+    body = {"grantType": "client_credentials", "clientID": CLIENT_ID, "clientSecret": CLIENT_SECRET}
+    response = httpx.post(f"{base_url}/api/v1/token", json=body, timeout=TIMEOUT)
+    response.raise_for_status()
+    return str(response.json()["accessToken"])
+
+
+def _create_all(base_url: str, token: str, count: int, threads: int) -> list[str]:
+    """Create `count` NIM services from `threads` threads; their ids (every one must be 202)."""
+    ids: list[str] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    indices = iter(range(count))
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def worker() -> None:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT) as http:
+            while True:
+                with lock:
+                    index = next(indices, None)
+                if index is None:
+                    return
+                body = {
+                    "metadata": {"name": f"bench-{index}", "projectId": "1"},
+                    "spec": {
+                        "image": IMAGE,
+                        "modelStore": {"nimCache": {"name": "llama-cache"}},
+                        "compute": {"gpuDevicesRequest": 1},
+                    },
+                }
+                response = http.post(NIM_PATH, json=body)
+                with lock:
+                    if response.status_code == 202:
+                        ids.append(str(response.json()["metadata"]["id"]))
+                    else:
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} creates failed, e.g. {failures[0]}")
+    return ids
+
+
+def _listed(http: httpx.Client) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        response = http.get("/api/v1/workloads", params={"limit": 500, "offset": offset})
+        response.raise_for_status()
+        page = response.json()
+        found += page["workloads"]
+        offset = page.get("next")
+    return found
+
+
+def _wait_running(http: httpx.Client, count: int, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = _listed(http)
+        running = sum(1 for w in listed if w["phase"] == "Running")
+        print(f"running {running}/{count}", file=sys.stderr)
+        if running >= count:
+            return listed
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {running} of {count} reached Running in {timeout} s")
+        time.sleep(1.0)
+
+
+def _server_metrics(http: httpx.Client) -> dict[str, float]:
+    """Totals of the scheduling cycles and reconciles the server ran (where the time went)."""
+    names = (
+        "nimplane_scheduling_cycle_duration_seconds_count",
+        "nimplane_scheduling_cycle_duration_seconds_sum",
+        "nimplane_reconcile_duration_seconds_count",
+        "nimplane_reconcile_duration_seconds_sum",
+        "nimplane_reconcile_errors_total",
+    )
+    found: dict[str, float] = {}
+    for line in http.get("/metrics").text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in names:
+            found[name.removeprefix("nimplane_")] = round(float(value), 3)
+    return found
+
+
+def _running_at(http: httpx.Client, workload_id: str) -> datetime:
+    response = http.get(f"/api/v1/workloads/{workload_id}/history", params={"limit": 500})
+    response.raise_for_status()
+    for record in response.json()["records"]:
+        phase = record["spec"].get("phaseUpdate", {}).get("phase")
+        if record["meta"]["type"] == "PhaseUpdate" and phase == "Running":
+            return datetime.fromisoformat(record["meta"]["creationTimestamp"])
+    raise RuntimeError(f"{workload_id} has no transition into Running")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp:
+        process, base_url = _start_server(args, Path(tmp))
+        try:
+            token = _token(base_url)
+            started = time.monotonic()
+            ids = _create_all(base_url, token, args.count, args.concurrency)
+            create_seconds = time.monotonic() - started
+            print(f"created {len(ids)} in {create_seconds:.1f} s", file=sys.stderr)
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT) as http:
+                listed = _wait_running(http, args.count, args.timeout)
+                wall_seconds = time.monotonic() - started
+                created = {
+                    w["id"]: datetime.fromisoformat(w["createdAt"])
+                    for w in listed
+                    if w["id"] in set(ids)
+                }
+                running = {workload_id: _running_at(http, workload_id) for workload_id in ids}
+                server_metrics = _server_metrics(http)
+            rss = _peak_rss_mib(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    latencies = [(running[i] - created[i]).total_seconds() for i in ids]
+    span = (max(running.values()) - min(created.values())).total_seconds()
+    p99 = _percentile(latencies, 0.99)
+    return {
+        "benchmark": "lifecycle",
+        "database": "postgresql" if args.database_url else "sqlite",
+        "workloads": len(ids),
+        "nodes": args.nodes,
+        "gpus": args.nodes * 8,
+        "speed": args.speed,
+        "create_concurrency": args.concurrency,
+        "env": args.env,
+        "create_seconds": round(create_seconds, 3),
+        "creates_per_second": round(len(ids) / create_seconds, 1),
+        "to_running_seconds": {
+            "p50": round(_percentile(latencies, 0.5), 4),
+            "p90": round(_percentile(latencies, 0.9), 4),
+            "p99": round(p99, 4),
+            "max": round(max(latencies), 4),
+            "mean": round(statistics.fmean(latencies), 4),
+        },
+        "running_per_second": round(len(ids) / span, 1),
+        "first_create_to_last_running_seconds": round(span, 3),
+        "client_wall_seconds": round(wall_seconds, 3),
+        "server_metrics": server_metrics,
+        "server_peak_rss_mib": None if rss is None else round(rss, 1),
+        "target_p99_seconds": TARGET_P99_SECONDS,
+        "meets_target": p99 < TARGET_P99_SECONDS,
+        "k8s_pod_startup_slo_p99_seconds": K8S_POD_STARTUP_SLO_P99_SECONDS,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=1000, help="NIM services to create")
+    parser.add_argument("--nodes", type=int, default=500, help="simulated nodes of 8 GPUs")
+    parser.add_argument("--speed", type=float, default=1e6, help="simulator speed factor")
+    parser.add_argument("--concurrency", type=int, default=8, help="threads sending creates")
+    parser.add_argument("--database-url", default=None, help="postgresql://... (default SQLite)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NIMPLANE_X=V",
+        help="extra server setting, e.g. NIMPLANE_LIFECYCLE__PERIOD_SECONDS=0.1 (repeatable)",
+    )
+    print(json.dumps(run(parser.parse_args()), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
