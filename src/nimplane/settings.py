@@ -37,6 +37,12 @@ class SchedulerSettings(BaseModel):
     period_seconds: float = Field(
         1.0, gt=0, description="Seconds between cycles (a change through the API runs one at once)."
     )
+    min_interval_seconds: float = Field(
+        0.2,
+        ge=0,
+        description="Cycles woken by changes start at least this far apart (a burst of "
+        "creates costs one cycle per interval, not one per create).",
+    )
     stale_gang_grace_seconds: float = Field(
         60.0,
         description="How long a multi-node replica may miss pods before it is evicted whole; "

@@ -185,7 +185,12 @@ def _build_services(
         now=utc_now(),
     )
     metrics = Metrics()
-    scheduler_loop = PeriodicLoop("scheduler", lambda: None, settings.scheduler.period_seconds)
+    scheduler_loop = PeriodicLoop(
+        "scheduler",
+        lambda: None,
+        settings.scheduler.period_seconds,
+        min_interval=settings.scheduler.min_interval_seconds,
+    )
     lifecycle_loop = PeriodicLoop("lifecycle", lambda: None, settings.lifecycle.period_seconds)
     scheduling = SchedulingService(
         store,

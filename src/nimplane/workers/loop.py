@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -19,9 +20,17 @@ log = logging.getLogger(__name__)
 
 class PeriodicLoop:
     def __init__(
-        self, name: str, work: Callable[[], object], period: float, max_backoff: float = 30.0
+        self,
+        name: str,
+        work: Callable[[], object],
+        period: float,
+        max_backoff: float = 30.0,
+        min_interval: float = 0.0,
     ) -> None:
         self.name = name
+        self._min_interval = min_interval
+        """Woken passes start at least this long after the previous one started: a burst of
+        wake-ups then costs one pass per interval rather than passes back to back."""
         self.work = work
         """One pass (settable after construction, so passes can wake each other's loops)."""
         self._period = period
@@ -57,6 +66,7 @@ class PeriodicLoop:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
+            started = time.monotonic()
             try:
                 await run_in_threadpool(self.work)
             except Exception:
@@ -66,3 +76,6 @@ class PeriodicLoop:
             else:
                 delay = self._period
             self.passes += 1
+            rest = self._min_interval - (time.monotonic() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
