@@ -58,6 +58,9 @@ def test_a_lost_node_degrades_the_service_and_its_replicas_move(
     assert any(e["reason"] == "NodeNotReady" and node in e["message"] for e in events)
     moved = [e["message"] for e in events if e["reason"] == "Created" and node not in e["message"]]
     assert moved, "a replica was re-created on another node"
+    scheduled = [e["message"] for e in events if e["reason"] == "Scheduled"]
+    assert len(scheduled) > 2, "the scheduler reports the move, not only the first placements"
+    assert any(not m.endswith(f" to {node}") for m in scheduled)
 
     ok(h.client.post(f"{NODES}/{node}/recover", headers=h.headers))
     nodes = ok(h.client.get(NODES, headers=h.headers))["nodes"]

@@ -230,7 +230,10 @@ def _events(
     """Kubernetes-style events for what changed: pods scheduled, gangs evicted, and a new
     reason to wait."""
     namespace = workload.project.namespace
-    before = {g.replica for g in gangs_from_json(workload.id, workload.status.placement)}
+    before = {
+        g.replica: tuple(pod.node for pod in g.pods)
+        for g in gangs_from_json(workload.id, workload.status.placement)
+    }
     events: list[WorkloadEvent] = []
     for eviction in evicted:
         for pod in eviction.pods:
@@ -247,8 +250,8 @@ def _events(
                 )
             )
     for gang in gangs:
-        if gang.replica in before:
-            continue
+        if before.get(gang.replica) == tuple(pod.node for pod in gang.pods):
+            continue  # where it was: nothing new to say
         for pod in gang.pods:
             name = pod_name(workload.name, gang.replica, pod.index)
             message = f"Successfully assigned {namespace}/{name} to {pod.node}"
