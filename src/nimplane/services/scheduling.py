@@ -109,8 +109,8 @@ class SchedulingService:
         self._on_placed = on_placed
         """Called after a cycle changed placements (wakes the lifecycle engine)."""
         self._models: dict[str, tuple[tuple[int, int], SchedWorkload]] = {}
-        """The scheduler's model of each workload by spec generation (parsing 8,500 specs
-        every cycle would cost more than the cycle)."""
+        """The scheduler's model of each workload by (spec generation, replica count): parsing
+        8,500 specs every cycle would cost more than the cycle."""
 
     def run_cycle(self) -> CycleReport | None:
         """One cycle, if this replica is the one to run it now (else None)."""
