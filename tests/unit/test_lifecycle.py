@@ -134,7 +134,7 @@ def test_every_phase_path_follows_the_table(pair: tuple[Phase, Phase]) -> None:
 @pytest.mark.parametrize(
     ("before", "placed", "seconds", "phase", "creates"),
     [
-        pytest.param(Phase.Creating, 0, 0, Phase.Pending, 0, id="nothing-placed-pending"),
+        pytest.param(Phase.Creating, 0, 0, Phase.Creating, 0, id="before-the-scheduler-looks"),
         pytest.param(Phase.Creating, 2, 0, Phase.Initializing, 2, id="placed-initializing"),
         pytest.param(Phase.Creating, 2, 60, Phase.Running, 2, id="ready-running"),
         pytest.param(Phase.Creating, 1, 60, Phase.Initializing, 1, id="half-placed-not-running"),
@@ -146,6 +146,24 @@ def test_coming_up(before: Phase, placed: int, seconds: float, phase: Phase, cre
         w, pods, _ = run(w, gangs(placed), pods, T0 + timedelta(seconds=seconds))
     assert w.status.phase is phase
     assert len(pods) == creates
+
+
+def test_a_workload_the_scheduler_cannot_place_is_pending_with_its_reason() -> None:
+    waiting = (
+        {
+            "nodePool": "default",
+            "phaseReason": "OverLimit",
+            "reason": "OverLimit",
+            "userMessage": "Project p would exceed its GPU limit",
+        },
+    )
+    w = workload()
+    w = replace(w, status=replace(w.status, pending_messages=waiting))
+    w, pods, _ = run(w, [], [], T0)
+    assert w.status.phase is Phase.Pending
+    assert w.status.phase_reason == "OverLimit"
+    assert w.status.phase_message == "Project p would exceed its GPU limit"
+    assert pods == []
 
 
 def test_a_lost_node_degrades_then_the_moved_replica_recovers() -> None:

@@ -343,6 +343,8 @@ def reconcile(view: WorkloadView, now: datetime) -> Decision:
         decision.status = new if new != status else None
         return decision
 
+    if status.phase is Phase.Creating and not view.gangs and not status.pending_messages:
+        return decision  # the scheduler has not looked yet: its answer makes this due again
     pods = _place(view, decision, now)
     deleted = {p.id for p in decision.delete}
     pods = [p for p in pods if p.id not in deleted]

@@ -144,9 +144,10 @@ class LifecycleService:
         lost: frozenset[str],
         memory: dict[str, int],
     ) -> None:
-        now = self._clock()
-        if not tx.workloads.holds_lease(workload_id, self.owner, now):
+        if not tx.workloads.holds_lease(workload_id, self.owner, self._clock()):
             return  # another worker took it over: what this one knows is stale
+        # read once the row is locked, so what this records comes after what others recorded
+        now = self._clock()
         workload = tx.workloads.get(workload_id)
         if workload is None:
             return

@@ -249,18 +249,15 @@ class WorkloadService:
         self, principal: Principal, workload_id: str, if_match: int | None = None
     ) -> Workload:
         """D8: mark the workload Deleted; it disappears once the backend has torn it down."""
-        now = self._clock()
 
         def mark(tx: Transaction) -> Outcome | None:
+            now = self._clock()
             current = _load(tx, principal, workload_id, Action.delete)
             _check_version(current, if_match)
             gone = self._backend.teardown(tx, current)
             deleted = replace(
                 current,
                 desired_phase=DesiredPhase.Deleted,
-                status=current.status.with_phase(
-                    transition(current.status.phase_state, Phase.Deleting, now)
-                ),
                 resource_version=current.resource_version + 1,
                 updated_at=now,
                 updated_by=principal.subject,
@@ -271,10 +268,16 @@ class WorkloadService:
             if not tx.workloads.update(deleted, current.resource_version):
                 return None
             if current.status.phase is not Phase.Deleting:
-                tx.workloads.update_status(deleted.id, deleted.status)  # unless torn down
-                tx.history.add(
-                    [PhaseUpdate(deleted.id, now, Phase.Deleting, deleted.status.phase_message)]
+                # stamped once the row is this transaction's: after any phase the lifecycle
+                # engine recorded while it held the row, so the history stays in causal order
+                stamp = max(now, self._clock())
+                status = current.status.with_phase(
+                    transition(current.status.phase_state, Phase.Deleting, stamp)
                 )
+                tx.workloads.update_status(deleted.id, status)  # unless torn down
+                update = PhaseUpdate(deleted.id, stamp, Phase.Deleting, status.phase_message)
+                tx.history.add([update])
+                deleted = replace(deleted, status=status)
             return Outcome(deleted)
 
         return self._retry_lost_races(mark).workload
