@@ -1,9 +1,12 @@
-"""Drive the simulated cluster by hand: a manual clock, a lifecycle engine on it, and
-`settle()`, which runs scheduler cycles and lifecycle passes while the clock moves."""
+"""Drive the simulated cluster by hand: a manual clock, the scheduler and a lifecycle engine
+on it, and `step()`/`settle()`, which run scheduler cycles and lifecycle passes while the
+clock moves. The clock starts a minute ahead of the wall clock the API stamps its writes
+with, so those writes are always in its past."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +14,9 @@ from fastapi.testclient import TestClient
 
 from nimplane.domain.simulation import Timings
 from nimplane.services.lifecycle import LifecycleService
+from nimplane.services.scheduling import SchedulingService
+from nimplane.services.workloads import utc_now
+from nimplane.storage.leadership import Leadership
 from nimplane.wiring import AppState
 from tests.support.clock import ManualClock
 from tests.support.org import DEPARTMENTS, NIM, PROJECTS, gpu, ok
@@ -31,8 +37,11 @@ class Harness:
         self.state = state
         self.client = client
         self.headers = headers
-        self.clock = ManualClock()
+        self.clock = ManualClock(utc_now() + timedelta(minutes=1))
         self.life = LifecycleService(state.store, state.cluster, self.clock, timings)
+        self.scheduling = SchedulingService(
+            state.store, state.cluster, Leadership(state.engine), self.clock
+        )
 
     def give_quota(self, gpus: float = 32) -> None:
         for path in (f"{DEPARTMENTS}/1/resources", f"{PROJECTS}/1/resources"):
@@ -44,13 +53,27 @@ class Harness:
 
     def step(self, seconds: float = 0) -> None:
         """One scheduler cycle, the clock moved on, one lifecycle pass."""
-        self.state.scheduling.run_cycle()
+        self.scheduling.run_cycle()
         self.clock.advance(seconds)
         self.life.run_pass()
 
     def settle(self, seconds: float = 60, steps: int = 6) -> None:
         for _ in range(steps):
             self.step(seconds / steps)
+
+    def run_until(
+        self, workload_id: str, phase: str, *, seconds: float = 10, most: int = 20
+    ) -> None:
+        for _ in range(most):
+            if self.workload(workload_id)["phase"] == phase:
+                return
+            self.step(seconds)
+        raise AssertionError(f"{workload_id} never reached {phase}: {self.workload(workload_id)}")
+
+    def batch(self, action: str, workload_id: str) -> None:
+        body = {"ids": [workload_id], "action": action}
+        result = ok(self.client.post(f"{WORKLOADS}/batch", json=body, headers=self.headers))
+        assert result["succeeded"] == [workload_id], result
 
     def workload(self, workload_id: str) -> dict[str, Any]:
         return dict(ok(self.client.get(f"{WORKLOADS}/{workload_id}", headers=self.headers)))
@@ -71,6 +94,11 @@ class Harness:
 
     def reasons(self, workload_id: str) -> list[str]:
         return [e["reason"] for e in self.events(workload_id)]
+
+    def shown_pods(self, workload_id: str) -> list[dict[str, Any]]:
+        """`GET /api/v1/workloads/{id}/pods`."""
+        url = f"{WORKLOADS}/{workload_id}/pods"
+        return list(ok(self.client.get(url, headers=self.headers))["pods"])
 
     def pods(self, workload_id: str) -> dict[str, str]:
         """The workload's pods now: name -> node."""

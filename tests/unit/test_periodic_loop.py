@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 
 from nimplane.workers.loop import PeriodicLoop
 
@@ -29,3 +31,24 @@ def test_loop_runs_on_wake_and_period_and_backs_off() -> None:
     assert woken == 1  # the wake ran a pass before the 50 ms period elapsed
     assert failures == 2
     assert 4 <= total <= 12  # periodic passes continued, slowed by the backoff after failures
+
+
+def test_woken_passes_start_at_least_min_interval_apart() -> None:
+    """A burst of wake-ups costs one pass per `min_interval`, not a pass per wake-up."""
+
+    async def scenario() -> list[float]:
+        starts: list[float] = []
+        loop = PeriodicLoop(
+            "test", lambda: starts.append(time.monotonic()), period=10, min_interval=0.1
+        )
+        loop.start()
+        for _ in range(40):  # woken every 10 ms for 0.4 s
+            loop.wake()
+            await asyncio.sleep(0.01)
+        await loop.stop()
+        return starts
+
+    starts = asyncio.run(scenario())
+    assert 2 <= len(starts) <= 6  # about 0.4 s / 0.1 s, never 40
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 0.099 for gap in gaps), gaps

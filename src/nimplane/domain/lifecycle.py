@@ -30,7 +30,6 @@ from nimplane.domain.scheduling.model import GangPlacement
 from nimplane.domain.scheduling.placement_codec import held_gpus
 from nimplane.domain.simulation import (
     UNHEALTHY,
-    PodFaults,
     PodState,
     Stage,
     Timings,
@@ -161,16 +160,12 @@ def _new_pod(
     )
 
 
-def pod_state(pod: Pod, lost_nodes: frozenset[str], now: datetime) -> PodState:
+def _observe(pod: Pod, view: WorkloadView, now: datetime) -> PodState:
     """What the cluster reports about `pod` at `now` (its node may have failed)."""
     faults = pod.faults
-    if pod.node in lost_nodes:
+    if pod.node in view.lost_nodes:
         faults = replace(faults, node_lost=True)
     return observe(pod.plan, pod.started_at, faults, now)
-
-
-def _observe(pod: Pod, view: WorkloadView, now: datetime) -> PodState:
-    return pod_state(pod, view.lost_nodes, now)
 
 
 def _create(decision: Decision, workload: Workload, pod: Pod, now: datetime, why: str = "") -> None:
@@ -393,4 +388,4 @@ def _conditions(
     )
 
 
-__all__ = ["Decision", "PodFaults", "WorkloadView", "phase_path", "pod_state", "reconcile"]
+__all__ = ["Decision", "WorkloadView", "phase_path", "reconcile"]
