@@ -181,6 +181,7 @@ class Run:
     client: TestClient
     admin: dict[str, str]
     scheduler: SchedulingService
+    cluster: SimulatedCluster
     ids: dict[str, str] = field(default_factory=dict)
 
     def view(self, name: str) -> dict[str, Any]:
@@ -196,10 +197,9 @@ def _run(client: TestClient, admin: dict[str, str], state: AppState, case: Case)
     project_ids = {
         name: project(client, admin, name, dept["id"], q)["id"] for name, q in case.projects.items()
     }
-    scheduler = SchedulingService(
-        state.store, SimulatedCluster(case.nodes), Leadership(state.engine), utc_now
-    )
-    run = Run(client, admin, scheduler)
+    cluster = SimulatedCluster(case.nodes)
+    scheduler = SchedulingService(state.store, cluster, Leadership(state.engine), utc_now)
+    run = Run(client, admin, scheduler, cluster)
     for wave in case.waves:
         for nim in wave:
             body = nim.request(project_ids[nim.project])
@@ -268,6 +268,12 @@ def test_golden_case_through_the_api(
         assert report.evictions == 0
     assert _events(state) == events_before
     assert {name: run.view(name) for name in run.ids} == views
+    # what the scheduler keeps between cycles is only a cache: a cold one agrees
+    cold = SchedulingService(
+        state.store, run.cluster, Leadership(state.engine), utc_now
+    ).run_cycle()
+    assert cold is not None
+    assert cold.workloads_changed == 0
 
 
 @pytest.fixture

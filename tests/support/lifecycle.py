@@ -52,8 +52,17 @@ class Harness:
         return str(created["metadata"]["id"])
 
     def step(self, seconds: float = 0) -> None:
-        """One scheduler cycle, the clock moved on, one lifecycle pass."""
+        """One scheduler cycle, the clock moved on, one lifecycle pass.
+
+        After each cycle, a scheduler that starts cold (nothing kept from earlier cycles)
+        must find nothing to change: what the long-lived one keeps between cycles is only a
+        cache of what is stored."""
         self.scheduling.run_cycle()
+        cold = SchedulingService(
+            self.state.store, self.state.cluster, Leadership(self.state.engine), self.clock
+        ).run_cycle()
+        assert cold is not None
+        assert cold.workloads_changed == 0, cold
         self.clock.advance(seconds)
         self.life.run_pass()
 

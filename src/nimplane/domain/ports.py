@@ -15,7 +15,14 @@ from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import AccessRule, ServiceAccount, User
 from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
 from nimplane.domain.pods import Pod
-from nimplane.domain.workloads import Project, Workload, WorkloadStatus
+from nimplane.domain.workloads import (
+    Project,
+    SchedulingRecord,
+    StoredPlacement,
+    StoredSpec,
+    Workload,
+    WorkloadStatus,
+)
 
 T = TypeVar("T")
 
@@ -72,6 +79,15 @@ class WorkloadRepo(Protocol):
         """Something about these workloads changed outside them (a node failed...)."""
 
     def mark_torn_down(self, workload_id: str, now: datetime) -> None: ...
+
+    def scheduling_records(self) -> list[SchedulingRecord]:
+        """Every live workload, as the scheduler reads it, oldest first."""
+
+    def specs(self, workload_ids: Iterable[str]) -> dict[str, StoredSpec]:
+        """The spec of each of these workloads that is still live."""
+
+    def placements(self, workload_ids: Iterable[str]) -> dict[str, StoredPlacement]:
+        """The placement of each of these workloads that is still live."""
 
     def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
         """Live workloads (or, with `deleted`, fully deleted ones) of the given projects."""

@@ -120,6 +120,46 @@ class Workload:
         return str(self.spec["category"])
 
 
+@dataclass(frozen=True)
+class SchedulingRecord:
+    """What the scheduler reads of a live workload every cycle: its identity and what it
+    wants. Its spec changes only with `generation` and its placement only with `change_seq`,
+    so the scheduler fetches those (`WorkloadRepo.specs`, `WorkloadRepo.placements`) only
+    when they are new to it."""
+
+    id: str
+    name: str
+    project_id: str
+    namespace: str
+    generation: int
+    change_seq: int
+    """Bumped by every write of the spec, desired phase or placement."""
+    wants_to_run: bool
+    """Desired phase Running and not deleted."""
+    phase: Phase
+    surge_replicas: int
+    autoscaler: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class StoredPlacement:
+    """A workload's placement and pending scheduling messages (the scheduler's columns)."""
+
+    change_seq: int
+    placement: dict[str, Any] | None
+    pending_messages: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class StoredSpec:
+    """A workload's spec at one generation, with its creation time (the scheduler's model of
+    a workload is built from these)."""
+
+    generation: int
+    created_at: datetime
+    spec: dict[str, Any]
+
+
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 _SUFFIX_RANDOM = random.Random()  # names are not secrets; a clash is retried by the caller
 

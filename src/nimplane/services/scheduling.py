@@ -46,7 +46,7 @@ from nimplane.domain.scheduling.org_queues import (
 )
 from nimplane.domain.scheduling.placement_codec import gangs_from_json, placement_json
 from nimplane.domain.spec import NimServiceSpec
-from nimplane.domain.workloads import DesiredPhase, Workload
+from nimplane.domain.workloads import SchedulingRecord, StoredPlacement, StoredSpec
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +68,36 @@ class CycleReport:
     seconds: float
 
 
-def wants_to_run(workload: Workload) -> bool:
-    return workload.desired_phase is DesiredPhase.Running and workload.deleted_at is None
-
-
-def _scheduler_workload(workload: Workload, replicas: int) -> SchedWorkload:
-    spec = NimServiceSpec.model_validate(workload.spec)
+def _scheduler_workload(
+    record: SchedulingRecord, stored: StoredSpec, replicas: int
+) -> SchedWorkload:
     return workload_from_spec(
-        workload.id,
-        project_queue(workload.project.id),
-        spec,
+        record.id,
+        project_queue(record.project_id),
+        NimServiceSpec.model_validate(stored.spec),
         replicas=replicas,
-        created=workload.created_at.timestamp(),
-        name=workload.name,
+        created=stored.created_at.timestamp(),
+        name=record.name,
     )
 
 
 def _pinned(model: SchedWorkload, gangs: Sequence[GangPlacement]) -> SchedWorkload:
     """A workload going away: exactly the gangs it holds, never a victim."""
     return replace(model, replicas=max(g.replica for g in gangs) + 1, preemptible=False)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the scheduler keeps of a workload between cycles, so that a cycle decodes only
+    what changed: its spec (by generation), its model (by replica count) and its decoded
+    placement (by change counter)."""
+
+    spec: StoredSpec
+    replicas: int
+    model: SchedWorkload
+    placement: StoredPlacement
+    gangs: tuple[GangPlacement, ...]
+    """`placement` decoded."""
 
 
 class SchedulingService:
@@ -108,9 +119,9 @@ class SchedulingService:
         self._observe_cycle = observe_cycle
         self._on_placed = on_placed
         """Called after a cycle changed placements (wakes the lifecycle engine)."""
-        self._models: dict[str, tuple[tuple[int, int], SchedWorkload]] = {}
-        """The scheduler's model of each workload by (spec generation, replica count): parsing
-        8,500 specs every cycle would cost more than the cycle."""
+        self._known: dict[str, _Known] = {}
+        """Each live workload as the last cycle saw it: decoding 8,500 specs and placements
+        every cycle would cost more than the cycle."""
 
     def run_cycle(self) -> CycleReport | None:
         """One cycle, if this replica is the one to run it now (else None)."""
@@ -127,32 +138,34 @@ class SchedulingService:
     def _cycle(self) -> CycleReport:
         now = self._clock()
         with self._store.read() as tx:
-            live = tx.workloads.list(deleted=False, project_ids=None)
+            records = tx.workloads.scheduling_records()
             queues = queues_from_org(tx.org.departments(), tx.org.org_projects())
             pools = tx.org.node_pools()
+            kept = self._known
+            new_specs = tx.workloads.specs(
+                r.id
+                for r in records
+                if r.id not in kept or kept[r.id].spec.generation != r.generation
+            )
+            new_placements = tx.workloads.placements(
+                r.id
+                for r in records
+                if r.id not in kept or kept[r.id].placement.change_seq != r.change_seq
+            )
+        known = self._refresh(records, new_specs, new_placements)
+        records = [r for r in records if r.id in known]
         # a node that failed or was drained has lost its pods: their replicas go elsewhere
         nodes = [node for node in self._cluster.nodes() if node.ready]
         previous: list[GangPlacement] = []
         members: list[SchedWorkload] = []
-        models: dict[str, tuple[tuple[int, int], SchedWorkload]] = {}
-        for workload in live:
-            gangs = gangs_from_json(workload.id, workload.status.placement)
-            replicas = (
-                wanted_replicas(workload.spec, workload.status.autoscaler)
-                + workload.status.surge_replicas
-            )
-            cached = self._models.get(workload.id)
-            if cached is None or cached[0] != (workload.generation, replicas):
-                model = _scheduler_workload(workload, replicas)
-                cached = ((workload.generation, replicas), model)
-            models[workload.id] = cached
-            if wants_to_run(workload):
-                previous += gangs
-                members.append(cached[1])
-            elif gangs and workload.status.phase not in _RELEASED_PHASES:
-                previous += gangs
-                members.append(_pinned(cached[1], gangs))
-        self._models = models
+        for record in records:
+            entry = known[record.id]
+            if record.wants_to_run:
+                previous += entry.gangs
+                members.append(entry.model)
+            elif entry.gangs and record.phase not in _RELEASED_PHASES:
+                previous += entry.gangs
+                members.append(_pinned(entry.model, entry.gangs))
         snapshot = Snapshot(
             nodes=nodes,
             queues=queues,
@@ -165,7 +178,7 @@ class SchedulingService:
         )
         result = schedule(snapshot)
         device_memory = {node.name: node.gpu_memory_mib for node in nodes}
-        changes = _changes(live, result, device_memory, now)
+        changes = _changes(records, known, result, device_memory, now)
         if changes.placements or changes.events:
             self._store.write(changes.apply)
             self._on_placed()
@@ -176,6 +189,34 @@ class SchedulingService:
             workloads_changed=len(changes.placements),
             seconds=0.0,
         )
+
+    def _refresh(
+        self,
+        records: Sequence[SchedulingRecord],
+        new_specs: dict[str, StoredSpec],
+        new_placements: dict[str, StoredPlacement],
+    ) -> dict[str, _Known]:
+        """Bring the kept models and placements up to date with `records` (and forget the
+        workloads that are gone)."""
+        known: dict[str, _Known] = {}
+        for record in records:
+            entry = self._known.get(record.id)
+            spec = new_specs.get(record.id) or (entry.spec if entry else None)
+            stored = new_placements.get(record.id) or (entry.placement if entry else None)
+            if spec is None or stored is None:  # torn down between the reads
+                continue
+            replicas = wanted_replicas(spec.spec, record.autoscaler) + record.surge_replicas
+            if entry is None or entry.spec is not spec or entry.replicas != replicas:
+                model = _scheduler_workload(record, spec, replicas)
+            else:
+                model = entry.model
+            if entry is None or entry.placement is not stored:
+                gangs = tuple(gangs_from_json(record.id, stored.placement))
+            else:
+                gangs = entry.gangs
+            known[record.id] = _Known(spec, replicas, model, stored, gangs)
+        self._known = known
+        return known
 
 
 @dataclass
@@ -192,7 +233,8 @@ class _Changes:
 
 
 def _changes(
-    live: Sequence[Workload],
+    records: Sequence[SchedulingRecord],
+    known: dict[str, _Known],
     result: CycleResult,
     device_memory: dict[str, int],
     now: datetime,
@@ -205,23 +247,30 @@ def _changes(
     for eviction in result.evictions:
         evicted.setdefault(eviction.workload_id, []).append(eviction)
     changes = _Changes([], [], now)
-    for workload in live:
-        gangs = gangs_by_workload.get(workload.id, [])
-        doc = placement_json(gangs, device_memory)
-        status = result.workloads.get(workload.id)
+    for record in records:
+        entry = known[record.id]
+        stored = entry.placement
+        gangs = sorted(gangs_by_workload.get(record.id, ()), key=lambda g: g.replica)
+        status = result.workloads.get(record.id)
         pending: tuple[dict[str, Any], ...] = ()
-        if status is not None and wants_to_run(workload):
+        if status is not None and record.wants_to_run:
             pending = tuple(m.as_wire() for m in status.pending_messages)
-        stored = workload.status
+        if pending == stored.pending_messages and tuple(gangs) == entry.gangs:
+            continue  # the stored document decodes to exactly these gangs
+        doc = placement_json(gangs, device_memory)
         if doc == stored.placement and pending == stored.pending_messages:
             continue
-        changes.placements.append((workload.id, doc, pending))
-        changes.events += _events(workload, gangs, evicted.get(workload.id, ()), pending, now)
+        changes.placements.append((record.id, doc, pending))
+        changes.events += _events(
+            record, stored, entry.gangs, gangs, evicted.get(record.id, ()), pending, now
+        )
     return changes
 
 
 def _events(
-    workload: Workload,
+    record: SchedulingRecord,
+    stored: StoredPlacement,
+    before: Sequence[GangPlacement],
     gangs: Sequence[GangPlacement],
     evicted: Sequence[Eviction],
     pending: tuple[dict[str, Any], ...],
@@ -229,18 +278,14 @@ def _events(
 ) -> list[WorkloadEvent]:
     """Kubernetes-style events for what changed: pods scheduled, gangs evicted, and a new
     reason to wait."""
-    namespace = workload.project.namespace
-    before = {
-        g.replica: tuple(pod.node for pod in g.pods)
-        for g in gangs_from_json(workload.id, workload.status.placement)
-    }
+    nodes_before = {g.replica: tuple(pod.node for pod in g.pods) for g in before}
     events: list[WorkloadEvent] = []
     for eviction in evicted:
         for pod in eviction.pods:
-            name = pod_name(workload.name, eviction.replica, pod.index)
+            name = pod_name(record.name, eviction.replica, pod.index)
             events.append(
                 WorkloadEvent.of(
-                    workload.id,
+                    record.id,
                     now,
                     "Evicted",
                     eviction.message,
@@ -250,19 +295,19 @@ def _events(
                 )
             )
     for gang in gangs:
-        if before.get(gang.replica) == tuple(pod.node for pod in gang.pods):
+        if nodes_before.get(gang.replica) == tuple(pod.node for pod in gang.pods):
             continue  # where it was: nothing new to say
         for pod in gang.pods:
-            name = pod_name(workload.name, gang.replica, pod.index)
-            message = f"Successfully assigned {namespace}/{name} to {pod.node}"
+            name = pod_name(record.name, gang.replica, pod.index)
+            message = f"Successfully assigned {record.namespace}/{name} to {pod.node}"
             events.append(
-                WorkloadEvent.of(workload.id, now, "Scheduled", message, source=SOURCE, pod=name)
+                WorkloadEvent.of(record.id, now, "Scheduled", message, source=SOURCE, pod=name)
             )
-    if pending and pending != workload.status.pending_messages:
+    if pending and pending != stored.pending_messages:
         message = "; ".join(str(m["userMessage"]) for m in pending)
         events.append(
             WorkloadEvent.of(
-                workload.id, now, "FailedScheduling", message, source=SOURCE, warning=True
+                record.id, now, "FailedScheduling", message, source=SOURCE, warning=True
             )
         )
     return events

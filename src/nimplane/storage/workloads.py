@@ -23,7 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from nimplane.domain.conditions import Condition
 from nimplane.domain.errors import AlreadyExists
 from nimplane.domain.phases import Phase
-from nimplane.domain.workloads import DesiredPhase, Project, Workload, WorkloadStatus
+from nimplane.domain.workloads import (
+    DesiredPhase,
+    Project,
+    SchedulingRecord,
+    StoredPlacement,
+    StoredSpec,
+    Workload,
+    WorkloadStatus,
+)
 from nimplane.storage.tables import clusters, departments, projects, workloads
 
 _SELECT: Select[Any] = (
@@ -95,6 +103,32 @@ _RELEASE = (
     )
     .values(lease_owner=None, lease_until=None)
 )
+_SCHEDULING_RECORDS = (
+    select(
+        workloads.c.id,
+        workloads.c.name,
+        workloads.c.project_id,
+        projects.c.namespace,
+        workloads.c.generation,
+        workloads.c.change_seq,
+        and_(
+            workloads.c.desired_phase == DesiredPhase.Running.value,
+            workloads.c.deleted_at.is_(None),
+        ).label("wants_to_run"),
+        workloads.c.phase,
+        workloads.c.surge_replicas,
+        workloads.c.autoscaler,
+    )
+    .join(projects, projects.c.id == workloads.c.project_id)
+    .where(workloads.c.torn_down_at.is_(None))
+    .order_by(workloads.c.created_at)
+)
+_SPECS = select(
+    workloads.c.id, workloads.c.generation, workloads.c.created_at, workloads.c.spec
+).where(workloads.c.id.in_(bindparam("ids", expanding=True)), workloads.c.torn_down_at.is_(None))
+_PLACEMENTS = select(
+    workloads.c.id, workloads.c.change_seq, workloads.c.placement, workloads.c.pending_messages
+).where(workloads.c.id.in_(bindparam("ids", expanding=True)), workloads.c.torn_down_at.is_(None))
 _RELEASE_CHANGED = (
     update(workloads)
     .where(workloads.c.id == bindparam("match_id"), workloads.c.lease_owner == bindparam("owner"))
@@ -344,6 +378,41 @@ class SqlWorkloadRepo:
             .where(workloads.c.id == workload_id, workloads.c.torn_down_at.is_(None))
             .values(torn_down_at=now, lease_owner=None, lease_until=None)
         )
+
+    def scheduling_records(self) -> list[SchedulingRecord]:
+        return [
+            SchedulingRecord(
+                id=row.id,
+                name=row.name,
+                project_id=str(row.project_id),
+                namespace=row.namespace,
+                generation=row.generation,
+                change_seq=row.change_seq,
+                wants_to_run=bool(row.wants_to_run),
+                phase=Phase(row.phase),
+                surge_replicas=row.surge_replicas,
+                autoscaler=row.autoscaler,
+            )
+            for row in self._conn.execute(_SCHEDULING_RECORDS)
+        ]
+
+    def specs(self, workload_ids: Iterable[str]) -> dict[str, StoredSpec]:
+        rows = self._conn.execute(_SPECS, {"ids": list(workload_ids)})
+        return {
+            row.id: StoredSpec(generation=row.generation, created_at=row.created_at, spec=row.spec)
+            for row in rows
+        }
+
+    def placements(self, workload_ids: Iterable[str]) -> dict[str, StoredPlacement]:
+        rows = self._conn.execute(_PLACEMENTS, {"ids": list(workload_ids)})
+        return {
+            row.id: StoredPlacement(
+                change_seq=row.change_seq,
+                placement=row.placement,
+                pending_messages=tuple(row.pending_messages or ()),
+            )
+            for row in rows
+        }
 
     def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
         torn_down = workloads.c.torn_down_at
