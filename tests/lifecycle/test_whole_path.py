@@ -118,3 +118,30 @@ def test_a_second_pass_changes_nothing(harness: Harness) -> None:
     assert h.life.run_pass() == 1  # looked at again, level-based: nothing to do
     after = (h.workload(workload_id), h.shown_pods(workload_id), h.phases(workload_id))
     assert after == before
+
+
+def test_a_patch_to_more_gpus_rolls_the_pods_onto_the_new_size(harness: Harness) -> None:
+    """A replica cannot roll in place onto resources it does not hold: the scheduler places it
+    anew with the new request (its model follows the spec's generation), and the service
+    keeps serving meanwhile."""
+    h = harness
+    workload_id = ok(h.client.post(NIM, json=nim_request("grow"), headers=h.headers), 202)[
+        "metadata"
+    ]["id"]
+    h.run_until(workload_id, "Running")
+    assert h.workload(workload_id)["allocatedResources"]["gpu"] == 1
+    patch = {"spec": {"compute": {"gpuDevicesRequest": 2}}}
+    ok(h.client.patch(f"{NIM}/{workload_id}", json=patch, headers=h.headers), 202)
+    h.step(1)
+    assert h.workload(workload_id)["phase"] == "Updating"
+    for _ in range(30):
+        h.step(10)
+        shown = h.workload(workload_id)
+        assert shown["runningPods"] >= 1, shown  # the surge serves before the old pod goes
+        if shown["phase"] == "Running":
+            break
+    h.step(1)  # the surge replica goes
+    pods = h.shown_pods(workload_id)
+    assert [p["allocatedResources"]["gpu"] for p in pods] == [2]
+    assert h.phases(workload_id)[-2:] == ["Updating", "Running"]
+    assert h.workload(workload_id)["allocatedResources"]["gpu"] == 2

@@ -64,12 +64,16 @@ def workload(
     )
 
 
+def gang(replica: int, gpus: int = 1) -> GangPlacement:
+    request = PodRequest(GpuRequest.whole(gpus))
+    devices = tuple(range(gpus))
+    return GangPlacement(
+        "w1", replica, "default", (PodPlacement(0, f"n{replica}", devices, request),)
+    )
+
+
 def gangs(count: int = 2) -> list[GangPlacement]:
-    request = PodRequest(GpuRequest.whole(1))
-    return [
-        GangPlacement("w1", r, "default", (PodPlacement(0, f"n{r}", (0,), request),))
-        for r in range(count)
-    ]
+    return [gang(r) for r in range(count)]
 
 
 def apply(pods: list[Pod], decision: Decision) -> list[Pod]:
@@ -91,8 +95,11 @@ def run(
     now: datetime,
     *,
     lost: frozenset[str] = frozenset(),
+    request: PodRequest | None = None,
 ) -> tuple[Workload, list[Pod], Decision]:
-    view = WorkloadView(w, placed, pods, replicas=2, lost_nodes=lost, timings=TIMINGS)
+    view = WorkloadView(
+        w, placed, pods, replicas=2, lost_nodes=lost, request=request, timings=TIMINGS
+    )
     decision = reconcile(view, now)
     if decision.status is not None:
         w = replace(w, status=decision.status)
@@ -257,6 +264,44 @@ def test_an_update_without_room_for_a_surge_rolls_in_place() -> None:
         w, pods, _ = run(w, gangs(), pods, now + timedelta(seconds=60 * step))
     assert w.status.phase is Phase.Running
     assert w.status.observed_generation == 2
+
+
+def test_an_update_to_other_resources_has_each_replica_placed_anew() -> None:
+    """1 GPU -> 2 GPUs per pod: a replica cannot roll in place on its old devices; its pods
+    go, the scheduler places it anew (here: a stand-in that honours `replaced_replicas`, one
+    cycle every other pass), and the roll goes on once it serves. Never fewer than two
+    replicas serve."""
+    w, pods = running_workload()
+    w = replace(w, spec={**SPEC, "compute": {"gpuDevicesRequest": 2}}, generation=2)
+    request = PodRequest(GpuRequest.whole(2))
+    placed = {g.replica: g for g in gangs()}
+    now = T0 + timedelta(seconds=100)
+    seen_replaced: set[int] = set()
+    for step in range(60):
+        wanted = 2 + w.status.surge_replicas
+        for replica in range(wanted if step % 2 == 0 else 0):  # a cycle every other pass
+            old = placed.get(replica)
+            if old is None or (
+                replica in w.status.replaced_replicas and old.pods[0].request != request
+            ):
+                placed[replica] = gang(replica, gpus=2)
+        if step % 2 == 0:
+            placed = {r: g for r, g in placed.items() if r < wanted}
+        w, pods, decision = run(
+            w, list(placed.values()), pods, now + timedelta(seconds=15 * step), request=request
+        )
+        seen_replaced |= set(w.status.replaced_replicas)
+        for replica in w.status.replaced_replicas:  # waiting to be placed anew: no pods
+            assert all(p.replica != replica for p in decision.create)
+        if step:
+            assert w.status.running_pods >= 2, step
+        if w.status.phase is Phase.Running and w.status.surge_replicas == 0 and step > 1:
+            break
+    assert w.status.phase is Phase.Running
+    assert seen_replaced == {0, 1}
+    assert w.status.replaced_replicas == ()
+    w, pods, _ = run(w, [gang(0, 2), gang(1, 2)], pods, now + timedelta(hours=1), request=request)
+    assert sorted((p.name, p.gpus) for p in pods) == [("llama-0", 2.0), ("llama-1", 2.0)]
 
 
 @given(st.integers(0, 3), st.integers(0, 200), st.sampled_from(list(DesiredPhase)))

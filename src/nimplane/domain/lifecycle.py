@@ -26,7 +26,8 @@ from nimplane.domain.conditions import Condition, set_condition
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.phases import TRANSITIONS, Phase, PhaseState, transition
 from nimplane.domain.pods import Pod, pod_name, pod_template
-from nimplane.domain.scheduling.model import GangPlacement
+from nimplane.domain.scheduling.model import GangPlacement, PodRequest
+from nimplane.domain.scheduling.nimservice import placed_as_asked
 from nimplane.domain.scheduling.placement_codec import held_gpus
 from nimplane.domain.simulation import (
     UNHEALTHY,
@@ -53,6 +54,8 @@ class WorkloadView:
     """How many replicas are wanted now (the spec's, or the autoscaler's choice)."""
     lost_nodes: frozenset[str] = frozenset()
     """Nodes that failed or were drained: their pods are gone."""
+    request: PodRequest | None = None
+    """What the spec asks of each pod (None: whatever the placement holds)."""
     device_memory_mib: dict[str, int] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
 
@@ -71,6 +74,8 @@ class Decision:
     torn_down: bool = False
     next_check: datetime | None = None
     """When the observed state will next change by itself (None: only when told)."""
+    replaced: set[int] = field(default_factory=set)
+    """Replicas whose old pods this decision removed to have them placed anew."""
 
 
 def phase_path(source: Phase, target: Phase) -> list[Phase]:
@@ -195,16 +200,32 @@ def _surge_settled(view: WorkloadView) -> bool:
     return len(view.gangs) > view.replicas or bool(status.pending_messages)
 
 
+def _outdated(view: WorkloadView) -> set[int]:
+    """Replicas placed for resources the spec no longer asks for."""
+    request = view.request
+    if request is None:
+        return set()
+    return {g.replica for g in view.gangs if not placed_as_asked(g, request)}
+
+
 def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
     """Make the pods match the placement; roll old-template pods one replica at a time.
-    Returns the pods there will be."""
+    Returns the pods there will be.
+
+    A replica rolls in place (new pods on its devices) unless the new spec asks for other
+    resources: then its pods go and the scheduler places it anew (`replaced_replicas`); until
+    it has, its old placement gets no pods and the roll waits."""
     workload = view.workload
     template = pod_template(workload.spec)
+    outdated = _outdated(view)
+    awaiting = outdated & set(workload.status.replaced_replicas)
     existing = {pod.key: pod for pod in view.pods}
     kept: list[Pod] = []
     wanted_keys: set[tuple[int, int]] = set()
     stale_replicas: set[int] = set()
     for gang in view.gangs:
+        if gang.replica in awaiting:
+            continue
         for position, placed in enumerate(gang.pods):
             key = (gang.replica, placed.index)
             wanted_keys.add(key)
@@ -227,6 +248,7 @@ def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
     renewed = [p for p in pods if p.template == template]
     if (
         stale_replicas
+        and not awaiting
         and _surge_settled(view)
         and all(_observe(p, view, now).ready for p in renewed)
     ):
@@ -239,6 +261,10 @@ def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
             if old.template == template:
                 continue
             _remove(decision, workload, old, now)
+            if replica in outdated:
+                decision.replaced.add(replica)
+                pods = [p for p in pods if p is not old]
+                continue
             new = _new_pod(view, gang, position, template, now)
             _create(decision, workload, new, now, " (rolling to the new spec)")
             pods = [new if p is old else p for p in pods]
@@ -332,7 +358,7 @@ def reconcile(view: WorkloadView, now: datetime) -> Decision:
         else:
             target, message = Phase.Stopped, None
         new = _with_phase(status, target, message, None, now, decision)
-        new = replace(new, running_pods=0)
+        new = replace(new, running_pods=0, replaced_replicas=())
         conditions = set_condition(new.conditions, "Ready", False, now, reason=target.value)
         new = replace(new, conditions=conditions)
         decision.status = new if new != status else None
@@ -353,9 +379,11 @@ def reconcile(view: WorkloadView, now: datetime) -> Decision:
     target, message, reason, ready = _target(view, pods, states)
     new = _with_phase(status, target, message, reason, now, decision)
     running = target is Phase.Running
+    replaced = {*status.replaced_replicas, *decision.replaced} & _outdated(view)
     new = replace(
         new,
         surge_replicas=1 if target is Phase.Updating else 0,
+        replaced_replicas=tuple(sorted(replaced)),
         running_pods=sum(1 for s in states.values() if s.ready),
         observed_generation=workload.generation if running else status.observed_generation,
         serving_replicas=view.replicas if running else min(status.serving_replicas, view.replicas),

@@ -57,6 +57,9 @@ class WorkloadStatus:
     replaces a serving replica only once a new one serves (where capacity allows)."""
     autoscaler: dict[str, Any] | None = None
     """The autoscaler's state: its current replica count and recent recommendations."""
+    replaced_replicas: tuple[int, ...] = ()
+    """Replicas whose pods a roll removed because the new spec asks for other resources: the
+    scheduler gives up their old placement and places them anew."""
 
     @property
     def phase_state(self) -> PhaseState:
@@ -139,6 +142,7 @@ class SchedulingRecord:
     phase: Phase
     surge_replicas: int
     autoscaler: dict[str, Any] | None
+    replaced_replicas: tuple[int, ...]
 
 
 @dataclass(frozen=True)

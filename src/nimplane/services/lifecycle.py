@@ -26,8 +26,10 @@ from nimplane.domain.history import PhaseUpdate
 from nimplane.domain.lifecycle import Decision, WorkloadView, reconcile
 from nimplane.domain.phases import Phase
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
+from nimplane.domain.scheduling.nimservice import pod_request
 from nimplane.domain.scheduling.placement_codec import gangs_from_json
 from nimplane.domain.simulation import Timings
+from nimplane.domain.spec import NimServiceSpec
 from nimplane.domain.workloads import Workload
 from nimplane.logs import workload_id as workload_id_var
 
@@ -162,6 +164,7 @@ class LifecycleService:
             pods=tx.sim.pods_of(workload_id),
             replicas=replicas,
             lost_nodes=lost,
+            request=pod_request(NimServiceSpec.model_validate(workload.spec)),
             device_memory_mib=memory,
             timings=self.timings,
         )

@@ -38,7 +38,7 @@ from nimplane.domain.scheduling import (
     schedule,
 )
 from nimplane.domain.scheduling import Workload as SchedWorkload
-from nimplane.domain.scheduling.nimservice import workload_from_spec
+from nimplane.domain.scheduling.nimservice import placed_as_asked, workload_from_spec
 from nimplane.domain.scheduling.org_queues import (
     placement_strategies,
     project_queue,
@@ -84,6 +84,15 @@ def _scheduler_workload(
 def _pinned(model: SchedWorkload, gangs: Sequence[GangPlacement]) -> SchedWorkload:
     """A workload going away: exactly the gangs it holds, never a victim."""
     return replace(model, replicas=max(g.replica for g in gangs) + 1, preemptible=False)
+
+
+def _kept_gangs(record: SchedulingRecord, entry: _Known) -> list[GangPlacement]:
+    """A wanted workload's placements, but for the replicas a roll gave up because their
+    placement no longer fits the spec: those are placed anew."""
+    replaced = record.replaced_replicas
+    return [
+        g for g in entry.gangs if g.replica not in replaced or placed_as_asked(g, entry.model.pod)
+    ]
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,7 @@ class SchedulingService:
         for record in records:
             entry = known[record.id]
             if record.wants_to_run:
-                previous += entry.gangs
+                previous += _kept_gangs(record, entry)
                 members.append(entry.model)
             elif entry.gangs and record.phase not in _RELEASED_PHASES:
                 previous += entry.gangs

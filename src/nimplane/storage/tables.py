@@ -254,6 +254,7 @@ workloads = Table(
     Column("serving_replicas", Integer, nullable=False, server_default=text("0")),
     Column("surge_replicas", Integer, nullable=False, server_default=text("0")),
     Column("autoscaler", JSON, nullable=True),
+    Column("replaced_replicas", JSON, nullable=True),
     Column("change_seq", Integer, nullable=False, server_default=text("0")),
     Column("reconcile_due_at", UtcDateTime, nullable=True),
     Column("reconcile_failures", Integer, nullable=False, server_default=text("0")),

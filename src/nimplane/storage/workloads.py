@@ -118,6 +118,7 @@ _SCHEDULING_RECORDS = (
         workloads.c.phase,
         workloads.c.surge_replicas,
         workloads.c.autoscaler,
+        workloads.c.replaced_replicas,
     )
     .join(projects, projects.c.id == workloads.c.project_id)
     .where(workloads.c.torn_down_at.is_(None))
@@ -198,6 +199,7 @@ def _to_workload(row: Row[Any]) -> Workload:
             serving_replicas=m["serving_replicas"],
             surge_replicas=m["surge_replicas"],
             autoscaler=m["autoscaler"],
+            replaced_replicas=tuple(m["replaced_replicas"] or ()),
         ),
         resource_version=m["resource_version"],
         generation=m["generation"],
@@ -259,6 +261,7 @@ def _status_values(status: WorkloadStatus) -> dict[str, Any]:
         "serving_replicas": status.serving_replicas,
         "surge_replicas": status.surge_replicas,
         "autoscaler": status.autoscaler,
+        "replaced_replicas": list(status.replaced_replicas) or None,
     }
 
 
@@ -392,6 +395,7 @@ class SqlWorkloadRepo:
                 phase=Phase(row.phase),
                 surge_replicas=row.surge_replicas,
                 autoscaler=row.autoscaler,
+                replaced_replicas=tuple(row.replaced_replicas or ()),
             )
             for row in self._conn.execute(_SCHEDULING_RECORDS)
         ]

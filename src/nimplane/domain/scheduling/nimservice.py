@@ -17,7 +17,13 @@ from nimplane.domain.catalog import (
     default_preemptibility,
 )
 from nimplane.domain.quantities import parse_quantity
-from nimplane.domain.scheduling.model import GpuRequest, PodRequest, Toleration, Workload
+from nimplane.domain.scheduling.model import (
+    GangPlacement,
+    GpuRequest,
+    PodRequest,
+    Toleration,
+    Workload,
+)
 from nimplane.domain.spec import GpuRequestType, NimServiceSpec, Preemptibility
 
 _MIB = Decimal(2**20)
@@ -95,3 +101,10 @@ def workload_from_spec(
         created=created,
         name=name,
     )
+
+
+def placed_as_asked(gang: GangPlacement, request: PodRequest) -> bool:
+    """Whether a gang's pods hold what the spec now asks of each pod. A gang placed for an
+    earlier spec that asked for other resources cannot run the new spec's pods: when a roll
+    reaches its replica, the replica is placed anew."""
+    return all(pod.request == request for pod in gang.pods)
