@@ -10,7 +10,8 @@ Each workload's time to Running is taken from the server's own records: the time
 scheduler, the lifecycle engine and the database, not the client's polling. It prints one JSON
 document on stdout: p50/p90/p99/max of that time, workloads brought to Running per second
 (from the first ``createdAt`` to the last transition), how long the creates took, and the
-server's peak RSS. Progress goes to stderr.
+server's peak RSS and its CPU time per workload (the wait's listing polls included:
+they are few). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -60,6 +61,15 @@ def _peak_rss_mib(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """The server process's CPU time so far (user + system, every thread)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_server(args: argparse.Namespace, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -195,6 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         process, base_url = _start_server(args, Path(tmp))
         try:
             token = _token(base_url)
+            cpu_before = _cpu_seconds(process.pid)
             started = time.monotonic()
             ids = _create_all(base_url, token, args.count, args.concurrency)
             create_seconds = time.monotonic() - started
@@ -203,6 +214,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT) as http:
                 listed = _wait_running(http, args.count, args.timeout)
                 wall_seconds = time.monotonic() - started
+                cpu_after = _cpu_seconds(process.pid)
                 created = {
                     w["id"]: datetime.fromisoformat(w["createdAt"])
                     for w in listed
@@ -240,6 +252,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "client_wall_seconds": round(wall_seconds, 3),
         "server_metrics": server_metrics,
         "server_peak_rss_mib": None if rss is None else round(rss, 1),
+        "server_cpu_ms_per_workload": None
+        if cpu_before is None or cpu_after is None
+        else round((cpu_after - cpu_before) * 1000 / len(ids), 2),
         "target_p99_seconds": TARGET_P99_SECONDS,
         "meets_target": p99 < TARGET_P99_SECONDS,
         "k8s_pod_startup_slo_p99_seconds": K8S_POD_STARTUP_SLO_P99_SECONDS,

@@ -83,6 +83,40 @@ def test_a_change_while_reconciling_makes_it_due_again_at_once(
     assert [w for w, _ in again] == [workload_id]
 
 
+def test_a_decision_made_before_a_change_is_discarded_and_made_again(
+    client: TestClient, admin: dict[str, str], state: AppState
+) -> None:
+    """A reconcile reads and decides outside the write: if the workload changed in between
+    (here a suspend), the write keeps nothing of the stale decision and the workload is due
+    again at once; the next reconcile acts on what is stored now."""
+    workload_id = _created(client, admin)
+    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    state.scheduling.run_cycle()  # placed or told why it waits: the decision moves it on
+    worker = _worker(state, clock, "a")
+    now = clock()
+    [(_, seq)] = state.store.write(
+        lambda tx: tx.workloads.claim_due("a", now, now + timedelta(seconds=5), 10)
+    )
+    with state.store.read() as tx:
+        outcome = worker._decide(tx, workload_id, frozenset(), {})
+    assert outcome is not None
+    assert outcome.decision.phases, outcome  # what it would have done
+    body = {"ids": [workload_id], "action": "suspend"}
+    ok(client.post("/api/v1/workloads/batch", json=body, headers=admin))
+    assert not state.store.write(lambda tx: worker._commit(tx, outcome, seq))
+    with state.store.read() as tx:
+        assert tx.sim.pods_of(workload_id) == []
+        shown = tx.workloads.get(workload_id)
+        assert shown is not None
+        assert shown.status.phase.value == "Creating"
+        assert not tx.workloads.holds_lease(workload_id, "a", now)
+    assert worker.run_pass() == 1  # due again at once: now it stops instead
+    with state.store.read() as tx:
+        shown = tx.workloads.get(workload_id)
+    assert shown is not None
+    assert shown.status.phase.value == "Stopped"
+
+
 def test_a_failing_reconcile_backs_off_exponentially(
     client: TestClient, admin: dict[str, str], state: AppState, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,7 +60,21 @@ class WorkloadRepo(Protocol):
         else (a lease past `until` may be taken over); their ids and change counters."""
 
     def holds_lease(self, workload_id: str, owner: str, now: datetime) -> bool:
-        """Whether `owner` still holds the workload's lease (and lock it for this write)."""
+        """Whether `owner` still holds the workload's lease."""
+
+    def settle(
+        self,
+        workload_id: str,
+        owner: str,
+        seen_seq: int,
+        now: datetime,
+        status: WorkloadStatus,
+        due_at: datetime | None,
+    ) -> bool:
+        """A reconcile's outcome: write the status it decided and give the lease back, due
+        again at `due_at` (None: torn down, gone for good); only if `owner` still holds the
+        lease at `now` and nothing changed the workload since it was read at `seen_seq`.
+        False, and nothing written, otherwise."""
 
     def release_lease(
         self,
@@ -77,8 +91,6 @@ class WorkloadRepo(Protocol):
 
     def mark_due(self, workload_ids: Iterable[str], now: datetime) -> None:
         """Something about these workloads changed outside them (a node failed...)."""
-
-    def mark_torn_down(self, workload_id: str, now: datetime) -> None: ...
 
     def scheduling_records(self) -> list[SchedulingRecord]:
         """Every live workload, as the scheduler reads it, oldest first."""

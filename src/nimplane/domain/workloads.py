@@ -109,6 +109,9 @@ class Workload:
     deleted_by: str | None = None
     torn_down_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    change_seq: int = 0
+    """Bumped by every write of the spec, desired phase or placement and by everything that
+    makes a workload due (a fault on its pods or nodes, a metric): what a reconcile saw."""
 
     @property
     def priority_class(self) -> str:

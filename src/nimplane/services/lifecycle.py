@@ -58,6 +58,16 @@ def _claim(
     return tx.workloads.claim_due(owner, now, until, batch)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """A reconcile's decision and what it was made from."""
+
+    workload: Workload
+    decision: Decision
+    autoscaler: dict[str, Any] | None
+    now: datetime
+
+
 class LifecycleService:
     def __init__(
         self,
@@ -116,7 +126,11 @@ class LifecycleService:
         token = workload_id_var.set(workload_id)
         started = time.perf_counter()
         try:
-            self._store.write(lambda tx: self._apply(tx, workload_id, seq, lost, memory))
+            outcome = self._store.write(
+                lambda tx: self._reconcile_in(tx, workload_id, seq, lost, memory)
+            )
+            if outcome is not None:
+                self._notify(outcome)
         except Exception:
             log.exception("reconciling %s failed", workload_id)
             if self._count_error is not None:
@@ -126,6 +140,20 @@ class LifecycleService:
             if self._observe is not None:
                 self._observe(time.perf_counter() - started)
             workload_id_var.reset(token)
+
+    def _reconcile_in(
+        self,
+        tx: Transaction,
+        workload_id: str,
+        seq: int,
+        lost: frozenset[str],
+        memory: dict[str, int],
+    ) -> _Outcome | None:
+        """Read, decide and write in one transaction; the outcome if it was written."""
+        outcome = self._decide(tx, workload_id, lost, memory)
+        if outcome is None or not self._commit(tx, outcome, seq):
+            return None
+        return outcome
 
     def _back_off(self, workload_id: str, seq: int) -> None:
         now = self._clock()
@@ -138,70 +166,54 @@ class LifecycleService:
 
         self._store.write(release)
 
-    def _apply(
+    def _decide(
         self,
         tx: Transaction,
         workload_id: str,
-        seq: int,
         lost: frozenset[str],
         memory: dict[str, int],
-    ) -> None:
-        if not tx.workloads.holds_lease(workload_id, self.owner, self._clock()):
-            return  # another worker took it over: what this one knows is stale
-        # read once the row is locked, so what this records comes after what others recorded
+    ) -> _Outcome | None:
         now = self._clock()
         workload = tx.workloads.get(workload_id)
         if workload is None:
-            return
+            return None
         state = workload.status.autoscaler
         if workload.spec.get("autoscaling"):
             reading = tx.sim.metrics([workload_id]).get(workload_id)
             state = autoscaling.decide(workload.spec, reading[1] if reading else None, state, now)
-        replicas = autoscaling.wanted_replicas(workload.spec, state)
         view = WorkloadView(
             workload=workload,
             gangs=gangs_from_json(workload.id, workload.status.placement),
             pods=tx.sim.pods_of(workload_id),
-            replicas=replicas,
+            replicas=autoscaling.wanted_replicas(workload.spec, state),
             lost_nodes=lost,
             request=pod_request(NimServiceSpec.model_validate(workload.spec)),
             device_memory_mib=memory,
             timings=self.timings,
         )
-        decision = reconcile(view, now)
-        self._write(tx, workload, decision, state, now)
-        left_pending = workload.status.phase is Phase.Pending and decision.phases
-        if left_pending and self._observe_pending is not None:
-            self._observe_pending((now - workload.status.phase_updated_at).total_seconds())
-        if decision.torn_down:
-            tx.workloads.mark_torn_down(workload_id, now)
-            return
-        due = decision.next_check or now + timedelta(seconds=self._settings.resync_seconds)
-        if workload.spec.get("autoscaling"):
-            due = min(due, now + timedelta(seconds=autoscaling.EVALUATION_SECONDS))
-        surge = decision.status.surge_replicas if decision.status else None
-        scaled = (state or {}).get("replicas") != (workload.status.autoscaler or {}).get("replicas")
-        if scaled or (surge is not None and surge != workload.status.surge_replicas):
-            self._on_scaled()  # the scheduler places the new count
-        tx.workloads.release_lease(workload_id, self.owner, seq, due, 0, now)
+        return _Outcome(workload, reconcile(view, now), state, now)
 
-    @staticmethod
-    def _write(
-        tx: Transaction,
-        workload: Workload,
-        decision: Decision,
-        autoscaler: dict[str, Any] | None,
-        now: datetime,
-    ) -> None:
-        workload_id = workload.id
+    def _commit(self, tx: Transaction, outcome: _Outcome, seq: int) -> bool:
+        """Write a decision, if it still stands; else make the workload due again at once
+        (or leave it to the worker that took it over)."""
+        workload, decision, now = outcome.workload, outcome.decision, outcome.now
+        status = decision.status or workload.status
+        if outcome.autoscaler != workload.status.autoscaler:
+            status = replace(status, autoscaler=outcome.autoscaler)
+        due: datetime | None = None
+        if not decision.torn_down:
+            due = decision.next_check or now + timedelta(seconds=self._settings.resync_seconds)
+            if workload.spec.get("autoscaling"):
+                due = min(due, now + timedelta(seconds=autoscaling.EVALUATION_SECONDS))
+        settled = tx.workloads.settle(
+            workload.id, self.owner, workload.change_seq, self._clock(), status, due
+        )
+        if not settled:  # lease lost, or changed since read: this decision is stale
+            tx.workloads.release_lease(workload.id, self.owner, seq, now, 0, now)
+            return False
         tx.sim.delete_pods(p.id for p in decision.delete)
         tx.sim.add_pods(decision.create)
         tx.sim.set_stages(decision.stages)
-        status = decision.status
-        if autoscaler != workload.status.autoscaler:
-            status = replace(status or workload.status, autoscaler=autoscaler)
-        if status is not None:
-            tx.workloads.update_status(workload_id, status)
         # a microsecond apart, so that what happened in one step keeps its order: the pods'
         # events, then the phases they led to
         tx.events.add(
@@ -214,8 +226,22 @@ class LifecycleService:
         tx.history.add(
             [
                 PhaseUpdate(
-                    workload_id, now + timedelta(microseconds=offset + i), s.phase, s.message
+                    workload.id, now + timedelta(microseconds=offset + i), s.phase, s.message
                 )
                 for i, s in enumerate(decision.phases)
             ]
         )
+        return True
+
+    def _notify(self, outcome: _Outcome) -> None:
+        """Metrics and wake-ups for a written decision."""
+        workload, decision = outcome.workload, outcome.decision
+        before = workload.status
+        if before.phase is Phase.Pending and decision.phases and self._observe_pending:
+            self._observe_pending((outcome.now - before.phase_updated_at).total_seconds())
+        surge = decision.status.surge_replicas if decision.status else None
+        scaled = (outcome.autoscaler or {}).get("replicas") != (before.autoscaler or {}).get(
+            "replicas"
+        )
+        if scaled or (surge is not None and surge != before.surge_replicas):
+            self._on_scaled()  # the scheduler places the new count

@@ -85,14 +85,21 @@ _CLAIM = (
     .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
     .returning(workloads.c.id, workloads.c.change_seq)
 )
-_HOLDS_LEASE = (
-    select(workloads.c.id)
+_HOLDS_LEASE = select(workloads.c.id).where(
+    workloads.c.id == bindparam("id"),
+    workloads.c.lease_owner == bindparam("owner"),
+    workloads.c.lease_until > bindparam("now"),
+)
+_SETTLE = (
+    update(workloads)
     .where(
-        workloads.c.id == bindparam("id"),
+        workloads.c.id == bindparam("match_id"),
+        workloads.c.torn_down_at.is_(None),
         workloads.c.lease_owner == bindparam("owner"),
         workloads.c.lease_until > bindparam("now"),
+        workloads.c.change_seq == bindparam("seen_seq"),
     )
-    .with_for_update()
+    .values(lease_owner=None, lease_until=None, reconcile_failures=0)
 )
 _RELEASE = (
     update(workloads)
@@ -202,6 +209,7 @@ def _to_workload(row: Row[Any]) -> Workload:
             replaced_replicas=tuple(m["replaced_replicas"] or ()),
         ),
         resource_version=m["resource_version"],
+        change_seq=m["change_seq"],
         generation=m["generation"],
         created_at=m["created_at"],
         created_by=m["created_by"],
@@ -344,6 +352,29 @@ class SqlWorkloadRepo:
         ).first()
         return row is not None
 
+    def settle(
+        self,
+        workload_id: str,
+        owner: str,
+        seen_seq: int,
+        now: datetime,
+        status: WorkloadStatus,
+        due_at: datetime | None,
+    ) -> bool:
+        result = self._conn.execute(
+            _SETTLE,
+            {
+                "match_id": workload_id,
+                "owner": owner,
+                "now": now,
+                "seen_seq": seen_seq,
+                "reconcile_due_at": due_at,
+                "torn_down_at": None if due_at is not None else now,
+                **_status_values(status),
+            },
+        )
+        return result.rowcount == 1
+
     def release_lease(
         self,
         workload_id: str,
@@ -374,13 +405,6 @@ class SqlWorkloadRepo:
                 .where(workloads.c.id.in_(ids))
                 .values(change_seq=workloads.c.change_seq + 1, reconcile_due_at=now)
             )
-
-    def mark_torn_down(self, workload_id: str, now: datetime) -> None:
-        self._conn.execute(
-            update(workloads)
-            .where(workloads.c.id == workload_id, workloads.c.torn_down_at.is_(None))
-            .values(torn_down_at=now, lease_owner=None, lease_until=None)
-        )
 
     def scheduling_records(self) -> list[SchedulingRecord]:
         return [
