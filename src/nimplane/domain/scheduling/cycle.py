@@ -54,13 +54,7 @@ def _run_pass(session: Session) -> None:
 
 def _result(session: Session, iterations: int, converged: bool) -> CycleResult:
     placements = tuple(
-        GangPlacement(
-            workload_id=gang.key[0],
-            replica=gang.key[1],
-            node_pool=gang.pool,
-            pods=gang.pod_placements(),
-            stale_since=gang.stale_since if gang.placed < gang.size else None,
-        )
+        _placement(gang, gang.pool, gang.stale_since if gang.placed < gang.size else None)
         for gang in session.gangs
         if gang.pool is not None
     )
@@ -71,6 +65,19 @@ def _result(session: Session, iterations: int, converged: bool) -> CycleResult:
         queues=_queue_statuses(session),
         iterations=iterations,
         converged=converged,
+    )
+
+
+def _placement(gang: Gang, pool: str, stale_since: float | None) -> GangPlacement:
+    loaded = gang.loaded
+    if loaded is not None and loaded.stale_since == stale_since:
+        return loaded  # unchanged: the same object, which its caller can compare by identity
+    return GangPlacement(
+        workload_id=gang.key[0],
+        replica=gang.key[1],
+        node_pool=pool,
+        pods=gang.pod_placements(),
+        stale_since=stale_since,
     )
 
 

@@ -108,6 +108,7 @@ class Gang:
         "failures",
         "held",
         "key",
+        "loaded",
         "order",
         "placed",
         "pods",
@@ -138,6 +139,9 @@ class Gang:
         self.held: Vector = (0, 0, 0)
         self.pools: tuple[str, ...] = ()
         """The node pools it may use, in order (set by the session)."""
+        self.loaded: GangPlacement | None = None
+        """The previous cycle's placement, while the gang is exactly where it says (the
+        result hands that very object back instead of an equal new one)."""
         # job order inside a queue: priority, then gangs below their size (stale), then age
         self.order = (-workload.priority, 1, workload.created, workload.id, replica)
 
@@ -358,6 +362,7 @@ class Session:
 
     def _put(self, gang: Gang, index: int, slot: PodSlot) -> None:
         self.version += 1
+        gang.loaded = None
         node = slot.node
         pool = self.pools[node.pool]
         self.capacity.apply(node, slot.devices, slot.milli, slot.mib, slot.cpu, slot.mem, 1)
@@ -373,6 +378,7 @@ class Session:
 
     def _take(self, gang: Gang, index: int) -> None:
         self.version += 1
+        gang.loaded = None
         slot = gang.pods[index]
         assert slot is not None
         node = slot.node
@@ -460,7 +466,10 @@ class Session:
                 if slot is not None:
                     self._put(gang, pod.index, slot)
             if gang.placed:
-                self.initial[gang.key] = gang.pod_placements()
+                pods = gang.pod_placements()
+                self.initial[gang.key] = pods
+                if pods == placement.pods and pool_name == placement.node_pool:
+                    gang.loaded = placement
                 if gang.placed < gang.size:
                     gang.stale_since = (
                         placement.stale_since if placement.stale_since is not None else self.now
