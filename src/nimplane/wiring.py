@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -218,7 +219,12 @@ def _build_services(
     scheduler_loop.work = scheduling.run_cycle
     lifecycle_loop.work = lifecycle.run_pass
     workers = BackgroundWorkers([scheduler_loop, lifecycle_loop])
-    workloads = WorkloadService(store, cluster, on_change=workers.wake)
+    workloads = WorkloadService(
+        store,
+        cluster,
+        on_change=workers.wake,
+        first_look_after=timedelta(seconds=settings.lifecycle.resync_seconds),
+    )
     metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))
     auth = Authenticator(store, tokens, settings.auth.principal_cache_seconds)
     org = OrgService(store, cluster, auth.forget)

@@ -66,6 +66,23 @@ def test_a_lapsed_lease_is_taken_over_and_its_old_holder_writes_nothing(
     assert shown.status.phase.value == "Creating"
 
 
+def test_a_new_workload_is_due_once_the_scheduler_answers(
+    client: TestClient, admin: dict[str, str], state: AppState
+) -> None:
+    """The lifecycle engine has nothing to do for a workload the scheduler has not looked at:
+    it is due once the scheduler placed it or said why it waits, or after `resync_seconds`."""
+    workload_id = _created(client, admin)
+    now = utc_now()
+    assert state.store.write(lambda tx: tx.workloads.claim_due("a", now, now, 10)) == []
+    later = now + timedelta(seconds=31)  # the default resync: due whatever happened
+    assert state.store.write(lambda tx: tx.workloads.claim_due("a", later, later, 10)) != []
+    state.store.write(lambda tx: tx.workloads.release_lease(workload_id, "a", 0, later, 0, now))
+    state.scheduling.run_cycle()
+    now = utc_now()
+    claimed = state.store.write(lambda tx: tx.workloads.claim_due("b", now, now, 10))
+    assert [w for w, _ in claimed] == [workload_id]
+
+
 def test_a_change_while_reconciling_makes_it_due_again_at_once(
     client: TestClient, admin: dict[str, str], state: AppState
 ) -> None:

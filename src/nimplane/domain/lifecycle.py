@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Final
 
 from nimplane.domain.conditions import Condition, set_condition
@@ -58,6 +59,11 @@ class WorkloadView:
     """What the spec asks of each pod (None: whatever the placement holds)."""
     device_memory_mib: dict[str, int] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
+
+    @cached_property
+    def template(self) -> str:
+        """What the spec's pods are made from (`pod_template`)."""
+        return pod_template(self.workload.spec)
 
 
 @dataclass
@@ -216,7 +222,7 @@ def _place(view: WorkloadView, decision: Decision, now: datetime) -> list[Pod]:
     resources: then its pods go and the scheduler places it anew (`replaced_replicas`); until
     it has, its old placement gets no pods and the roll waits."""
     workload = view.workload
-    template = pod_template(workload.spec)
+    template = view.template
     outdated = _outdated(view)
     awaiting = outdated & set(workload.status.replaced_replicas)
     existing = {pod.key: pod for pod in view.pods}
@@ -277,7 +283,7 @@ def _target(
     """The phase the observation calls for, its message and reason, and the ready replicas."""
     workload = view.workload
     status = workload.status
-    template = pod_template(workload.spec)
+    template = view.template
     failed = [states[p.id] for p in pods if states[p.id].stage is Stage.IMAGE_PULL_BACK_OFF]
     by_replica: dict[int, list[Pod]] = {}
     for pod in pods:

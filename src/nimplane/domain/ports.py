@@ -32,8 +32,9 @@ class WorkloadRepo(Protocol):
         """A workload that is not fully deleted (torn down), or None; with `include_deleted`,
         a fully deleted one too (as long as its record is kept)."""
 
-    def insert(self, workload: Workload) -> None:
-        """Store a new workload; raises AlreadyExists when its name is taken in its project."""
+    def insert(self, workload: Workload, due_at: datetime) -> None:
+        """Store a new workload, due for the lifecycle engine at `due_at`; raises
+        AlreadyExists when its name is taken in its project."""
 
     def update(self, workload: Workload, expected_version: int) -> bool:
         """Write metadata, desired phase and spec if the stored resource version still is

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nimplane.domain.catalog import DEFAULT_CATEGORIES, NIM_WORKLOAD_TYPE
@@ -126,6 +126,9 @@ def _section(request: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_FIRST_LOOK_AFTER = timedelta(seconds=30)
+
+
 class WorkloadService:
     """The NIM service use cases over one store and one clock."""
 
@@ -135,12 +138,17 @@ class WorkloadService:
         backend: ClusterBackend,
         clock: Clock = utc_now,
         on_change: Callable[[], None] = lambda: None,
+        first_look_after: timedelta = _FIRST_LOOK_AFTER,
     ) -> None:
         self._store = store
         self._backend = backend
         self._clock = clock
         self._on_change = on_change
         """Called after every committed change (wakes the scheduler and the lifecycle engine)."""
+        self._first_look_after = first_look_after
+        """A new workload is the scheduler's first: its answer (a placement or a reason to
+        wait) makes the workload due for the lifecycle engine; this long after creation it is
+        due whatever happened."""
 
     def create(self, principal: Principal, body: Any) -> Outcome:
         """Validate a create request whole, check permission, and store the new workload.
@@ -189,7 +197,7 @@ class WorkloadService:
                 updated_at=now,
                 updated_by=principal.subject,
             )
-            tx.workloads.insert(workload)
+            tx.workloads.insert(workload, now + self._first_look_after)
             tx.history.add([PhaseUpdate(workload.id, now, Phase.Creating)])
             return Outcome(workload, change.warnings)
 

@@ -282,7 +282,7 @@ class SqlWorkloadRepo:
         row = self._conn.execute(query, {"id": workload_id}).first()
         return None if row is None else _to_workload(row)
 
-    def insert(self, workload: Workload) -> None:
+    def insert(self, workload: Workload, due_at: datetime) -> None:
         try:
             self._conn.execute(
                 _INSERT,
@@ -291,7 +291,7 @@ class SqlWorkloadRepo:
                     **_spec_values(workload),
                     **_status_values(workload.status),
                     **_placement_values(workload.status),
-                    "reconcile_due_at": workload.created_at,
+                    "reconcile_due_at": due_at,
                 },
             )
         except IntegrityError as exc:  # the transaction rolls back as this propagates
