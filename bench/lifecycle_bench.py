@@ -1,16 +1,18 @@
 """Lifecycle benchmark: how long the control plane itself takes from a 202 to Running.
 
-The script starts ``nimplane serve`` on a fresh data directory (SQLite, or ``--database-url``)
-with a simulated cluster of ``--nodes`` nodes of 8 GPUs whose delays (image pull, model load)
+The script starts ``nimplane serve`` on a fresh data directory (SQLite, or ``--database-url``,
+which must be an empty PostgreSQL database; ``--replicas`` servers share it) with a simulated
+cluster of ``--nodes`` nodes of 8 GPUs whose delays (image pull, model load)
 are divided by ``--speed`` until they vanish, creates ``--count`` one-GPU NIM services through
-the API from ``--concurrency`` threads, and waits until every one is Running.
+the API from ``--concurrency`` threads (spread over the replicas), and waits until every one
+is Running.
 
 Each workload's time to Running is taken from the server's own records: the timestamp of the
 ``PhaseUpdate`` into Running in its history minus its ``createdAt``; so what is measured is the
 scheduler, the lifecycle engine and the database, not the client's polling. It prints one JSON
 document on stdout: p50/p90/p99/max of that time, workloads brought to Running per second
 (from the first ``createdAt`` to the last transition), how long the creates took, and the
-server's peak RSS and its CPU time per workload (the wait's listing polls included:
+servers' peak RSS and their CPU time per workload (the wait's listing polls included:
 they are few). Progress goes to stderr.
 """
 
@@ -72,12 +74,16 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _start_server(args: argparse.Namespace, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(
+    args: argparse.Namespace, data_dir: Path, signing_key: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "nimplane.yaml"
     config.write_text(f"simulator:\n  speed: {args.speed}\n  nodes:\n    - count: {args.nodes}\n")
     env = dict(os.environ)
     env["NIMPLANE_BOOTSTRAP_CLIENT_ID"] = CLIENT_ID
     env["NIMPLANE_BOOTSTRAP_CLIENT_SECRET"] = CLIENT_SECRET
+    env["NIMPLANE_AUTH__SIGNING_KEY"] = signing_key  # a token of one replica is good at all
     env.update(item.split("=", 1) for item in args.env)
     port = _free_port()
     command = [sys.executable, "-m", "nimplane", "serve", "--port", str(port)]
@@ -108,15 +114,16 @@ def _token(base_url: str) -> str:
     return str(response.json()["accessToken"])
 
 
-def _create_all(base_url: str, token: str, count: int, threads: int) -> list[str]:
-    """Create `count` NIM services from `threads` threads; their ids (every one must be 202)."""
+def _create_all(base_urls: list[str], token: str, count: int, threads: int) -> list[str]:
+    """Create `count` NIM services from `threads` threads, spread over the replicas; their
+    ids (every one must be 202)."""
     ids: list[str] = []
     failures: list[str] = []
     lock = threading.Lock()
     indices = iter(range(count))
     headers = {"Authorization": f"Bearer {token}"}
 
-    def worker() -> None:
+    def worker(base_url: str) -> None:
         with httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT) as http:
             while True:
                 with lock:
@@ -138,7 +145,10 @@ def _create_all(base_url: str, token: str, count: int, threads: int) -> list[str
                     else:
                         failures.append(f"{response.status_code} {response.text[:200]}")
 
-    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    workers = [
+        threading.Thread(target=worker, args=(base_urls[i % len(base_urls)],))
+        for i in range(threads)
+    ]
     for thread in workers:
         thread.start()
     for thread in workers:
@@ -200,38 +210,65 @@ def _running_at(http: httpx.Client, workload_id: str) -> datetime:
     raise RuntimeError(f"{workload_id} has no transition into Running")
 
 
+def _sum_metrics(replicas: list[dict[str, float]]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for metrics in replicas:
+        for name, value in metrics.items():
+            total[name] = round(total.get(name, 0.0) + value, 3)
+    return total
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.replicas > 1 and not args.database_url:
+        raise SystemExit("--replicas above 1 needs --database-url (PostgreSQL)")
+    signing_key = os.urandom(32).hex()
+    processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp:
-        process, base_url = _start_server(args, Path(tmp))
         try:
-            token = _token(base_url)
-            cpu_before = _cpu_seconds(process.pid)
+            base_urls = []
+            for index in range(args.replicas):  # one after the other: one migrates and seeds
+                process, base_url = _start_server(args, Path(tmp) / str(index), signing_key)
+                processes.append(process)
+                base_urls.append(base_url)
+            token = _token(base_urls[0])
+            cpu_before = [_cpu_seconds(p.pid) for p in processes]
             started = time.monotonic()
-            ids = _create_all(base_url, token, args.count, args.concurrency)
+            ids = _create_all(base_urls, token, args.count, args.concurrency)
             create_seconds = time.monotonic() - started
             print(f"created {len(ids)} in {create_seconds:.1f} s", file=sys.stderr)
             headers = {"Authorization": f"Bearer {token}"}
-            with httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT) as http:
+            with httpx.Client(base_url=base_urls[0], headers=headers, timeout=TIMEOUT) as http:
                 listed = _wait_running(http, args.count, args.timeout)
                 wall_seconds = time.monotonic() - started
-                cpu_after = _cpu_seconds(process.pid)
+                cpu_after = [_cpu_seconds(p.pid) for p in processes]
                 created = {
                     w["id"]: datetime.fromisoformat(w["createdAt"])
                     for w in listed
                     if w["id"] in set(ids)
                 }
                 running = {workload_id: _running_at(http, workload_id) for workload_id in ids}
-                server_metrics = _server_metrics(http)
-            rss = _peak_rss_mib(process.pid)
+            server_metrics = []
+            for base_url in base_urls:
+                with httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT) as http:
+                    server_metrics.append(_server_metrics(http))
+            rss = [_peak_rss_mib(p.pid) for p in processes]
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=30)
+    cpu_ms: float | None = None
+    pairs = list(zip(cpu_after, cpu_before, strict=True))
+    if all(a is not None and b is not None for a, b in pairs):
+        spent = sum((a or 0.0) - (b or 0.0) for a, b in pairs)
+        cpu_ms = round(spent * 1000 / len(ids), 2)
     latencies = [(running[i] - created[i]).total_seconds() for i in ids]
     span = (max(running.values()) - min(created.values())).total_seconds()
     p99 = _percentile(latencies, 0.99)
     return {
         "benchmark": "lifecycle",
         "database": "postgresql" if args.database_url else "sqlite",
+        "replicas": args.replicas,
         "workloads": len(ids),
         "nodes": args.nodes,
         "gpus": args.nodes * 8,
@@ -250,11 +287,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "running_per_second": round(len(ids) / span, 1),
         "first_create_to_last_running_seconds": round(span, 3),
         "client_wall_seconds": round(wall_seconds, 3),
-        "server_metrics": server_metrics,
-        "server_peak_rss_mib": None if rss is None else round(rss, 1),
-        "server_cpu_ms_per_workload": None
-        if cpu_before is None or cpu_after is None
-        else round((cpu_after - cpu_before) * 1000 / len(ids), 2),
+        "server_metrics": _sum_metrics(server_metrics),
+        "server_peak_rss_mib": [None if r is None else round(r, 1) for r in rss],
+        "server_cpu_ms_per_workload": cpu_ms,
         "target_p99_seconds": TARGET_P99_SECONDS,
         "meets_target": p99 < TARGET_P99_SECONDS,
         "k8s_pod_startup_slo_p99_seconds": K8S_POD_STARTUP_SLO_P99_SECONDS,
@@ -270,6 +305,9 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=1e6, help="simulator speed factor")
     parser.add_argument("--concurrency", type=int, default=8, help="threads sending creates")
     parser.add_argument("--database-url", default=None, help="postgresql://... (default SQLite)")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="servers sharing the PostgreSQL database"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all")
     parser.add_argument(
         "--env",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from nimplane.domain.simulation import (
@@ -184,6 +184,9 @@ def test_the_last_reported_state(stage: str | None, phase: str, ready: bool) -> 
     period=st.floats(1, 30),
     threshold=st.integers(1, 5),
     later=st.floats(0, 1000),
+)
+@example(  # summing pull and load first rounded a microsecond below observe's own instant
+    pull=1.60546875, load=1.603515625, delay=1.603515625, period=1.0, threshold=1, later=0.0
 )
 def test_ready_exactly_from_ready_at_and_never_before_the_model_is_loaded(
     pull: float, load: float, delay: float, period: float, threshold: int, later: float

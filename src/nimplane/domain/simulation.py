@@ -116,7 +116,13 @@ def ready_at(plan: PodPlan, started: datetime) -> datetime:
     first = probe.initial_delay_seconds + plan.pull_seconds
     ticks = max(0, math.ceil((loaded - first) / period - 1e-9))
     seconds = first + (ticks + max(1, probe.success_threshold) - 1) * period
-    return started + timedelta(seconds=max(seconds, loaded))
+    return max(started + timedelta(seconds=seconds), _loaded_at(plan, started))
+
+
+def _loaded_at(plan: PodPlan, started: datetime) -> datetime:
+    """When the model is loaded, in the very datetime arithmetic `observe` uses (summing the
+    seconds first could round a microsecond differently)."""
+    return started + timedelta(seconds=plan.pull_seconds) + timedelta(seconds=plan.load_seconds)
 
 
 def observe(plan: PodPlan, started: datetime, faults: PodFaults, now: datetime) -> PodState:
@@ -141,7 +147,7 @@ def observe(plan: PodPlan, started: datetime, faults: PodFaults, now: datetime) 
         )
     if now < pulled:
         return PodState(Stage.PULLING, "Pending", False, 0, "Pulling image", pulled)
-    loaded = pulled + timedelta(seconds=plan.load_seconds)
+    loaded = _loaded_at(plan, started)
     if now < loaded:
         return PodState(Stage.LOADING_MODEL, "Running", False, 0, "Loading the model", loaded)
     ready = ready_at(plan, started)
