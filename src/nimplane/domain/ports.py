@@ -44,15 +44,14 @@ class WorkloadRepo(Protocol):
         """Write a live workload's observed status (phase, conditions, times): never its spec,
         placement or pending messages; False if it is gone."""
 
-    def set_placement(
+    def set_placements(
         self,
-        workload_id: str,
-        placement: dict[str, Any] | None,
-        pending_messages: tuple[dict[str, Any], ...],
+        placements: Sequence[tuple[str, dict[str, Any] | None, tuple[dict[str, Any], ...]]],
         now: datetime,
-    ) -> bool:
-        """Write a live workload's placement and pending scheduling messages (the scheduler's
-        columns, and only those) and make it due for the lifecycle engine; False if gone."""
+    ) -> None:
+        """Write live workloads' placements and pending scheduling messages (the scheduler's
+        columns, and only those), as (id, placement, pending messages), and make each due
+        for the lifecycle engine; a workload that is gone is skipped."""
 
     def claim_due(
         self, owner: str, now: datetime, until: datetime, limit: int

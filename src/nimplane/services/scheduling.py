@@ -1,7 +1,7 @@
 """The scheduling cycle as a use case: snapshot the organisation, the workloads and the
 cluster, run the pure scheduler, and persist what it decided.
 
-It is the only writer of placements and pending scheduling messages (`set_placement`); the
+It is the only writer of placements and pending scheduling messages (`set_placements`); the
 lifecycle engine reads them and brings pods up or down. With several server replicas, one
 runs the cycle at a time (`Leadership`). A cycle is level-based: it recomputes everything
 from what is stored, so a crash between cycles, or in the middle of one, loses nothing.
@@ -236,8 +236,7 @@ class _Changes:
     now: datetime
 
     def apply(self, tx: Transaction) -> None:
-        for workload_id, doc, pending in self.placements:
-            tx.workloads.set_placement(workload_id, doc, pending, self.now)
+        tx.workloads.set_placements(self.placements, self.now)
         tx.events.add(self.events)
 
 

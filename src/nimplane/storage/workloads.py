@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -318,23 +318,24 @@ class SqlWorkloadRepo:
         )
         return result.rowcount == 1
 
-    def set_placement(
+    def set_placements(
         self,
-        workload_id: str,
-        placement: dict[str, Any] | None,
-        pending_messages: tuple[dict[str, Any], ...],
+        placements: Sequence[tuple[str, dict[str, Any] | None, tuple[dict[str, Any], ...]]],
         now: datetime,
-    ) -> bool:
-        result = self._conn.execute(
-            _SET_PLACEMENT,
-            {
-                "match_id": workload_id,
-                "placement": placement,
-                "pending_messages": list(pending_messages),
-                "reconcile_due_at": now,
-            },
-        )
-        return result.rowcount == 1
+    ) -> None:
+        if placements:  # one statement, many rows (psycopg pipelines them)
+            self._conn.execute(
+                _SET_PLACEMENT,
+                [
+                    {
+                        "match_id": workload_id,
+                        "placement": placement,
+                        "pending_messages": list(pending),
+                        "reconcile_due_at": now,
+                    }
+                    for workload_id, placement, pending in placements
+                ],
+            )
 
     # --- the lifecycle engine's leases -----------------------------------------------------
 
