@@ -34,6 +34,17 @@ def test_mutating_calls_are_recorded_and_reads_are_not(client: TestClient, admin
     assert all(e["timestamp"].endswith("Z") for e in logs)
 
 
+def test_a_call_with_a_nul_in_its_path_is_recorded_too(client: TestClient, admin: dict) -> None:
+    """PostgreSQL text cannot hold a NUL: the audit trail keeps it escaped, not lost."""
+    response = client.delete("/api/v2/workloads/abc%00def", headers=admin)
+    assert response.status_code in {400, 404}
+    logs = client.get("/api/v1/audit-logs", params={"limit": 1}, headers=admin).json()["auditLogs"]
+    assert logs[0]["action"] == "delete"
+    assert logs[0]["statusCode"] == response.status_code
+    assert logs[0]["entityId"] == "abc%00def"
+    assert "abc%00def" in logs[0]["url"]
+
+
 def test_audit_logs_need_a_token_and_page(client: TestClient, admin: dict) -> None:
     assert client.get("/api/v1/audit-logs").status_code == 401
     for _ in range(3):

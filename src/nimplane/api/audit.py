@@ -29,7 +29,10 @@ class AuditMiddleware:
         if scope["type"] != "http" or scope["method"] not in _MUTATING:
             await self.app(scope, receive, send)
             return
-        what = classify(scope["method"], scope["path"])
+        # a NUL (`%00` in the URL) cannot be stored in PostgreSQL text: keep it escaped, so
+        # that such a call is recorded like any other
+        path = scope["path"].replace("\x00", "%00")
+        what = classify(scope["method"], path)
         if what is None:
             await self.app(scope, receive, send)
             return
@@ -44,20 +47,22 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            await self._record(scope, what, status)
+            await self._record(scope, path, what, status)
 
     @staticmethod
-    async def _record(scope: Scope, what: tuple[str, str, str | None], status: int) -> None:
+    async def _record(
+        scope: Scope, path: str, what: tuple[str, str, str | None], status: int
+    ) -> None:
         action, resource_type, resource_id = what
         principal: Principal | None = scope.get(PRINCIPAL_KEY)
-        query = scope.get("query_string", b"").decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1").replace("\x00", "%00")
         entry = AuditEntry(
             timestamp=utc_now(),
             subject=principal.subject if principal else None,
             subject_type=principal.subject_type if principal else None,
             action=action,
             http_method=scope["method"],
-            url=scope["path"] + (f"?{query}" if query else ""),
+            url=path + (f"?{query}" if query else ""),
             resource_type=resource_type,
             resource_id=resource_id,
             resource_name=None,
