@@ -502,3 +502,25 @@ def test_changes_are_in_the_audit_trail(client: TestClient, admin: dict[str, str
         ("update", "service-account", account.id, 200),
         ("create", "service-account", None, 201),
     ]
+
+
+def test_an_account_named_system_does_not_own_what_nimplane_made(
+    client: TestClient, state: AppState, org: Org
+) -> None:
+    """Accounts nimplane made itself (bootstrap, config file) are recorded as made by
+    `system`; a service account that happens to be named `system` gains nothing from that."""
+    made_by_nimplane = store_account(state, by="system")  # no rules: only the maker's right
+    caller = store_account(
+        state, (("Department administrator", "department", org.department_id),), name="system"
+    )
+    path = f"{SA}/{made_by_nimplane.id}"
+    assert client.get(path, headers=caller.headers).status_code == 403
+    assert client.delete(path, headers=caller.headers).status_code == 403
+    assert client.post(f"{path}/secret", headers=caller.headers).status_code == 403
+    own = store_account(state, by="system-made-this-one")
+    other = store_account(
+        state,
+        (("Department administrator", "department", org.department_id),),
+        name="system-made-this-one",
+    )
+    assert client.get(f"{SA}/{own.id}", headers=other.headers).status_code == 200  # control

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Final
 
 from nimplane.domain.errors import ComplianceIssue
-from nimplane.domain.identity import AccessRule, Principal, User
+from nimplane.domain.identity import SYSTEM_SUBJECT, AccessRule, Principal, User
 from nimplane.domain.rbac import (
     ROLES_BY_NAME,
     Action,
@@ -91,9 +91,8 @@ def may_act_on_account(
     if not scopes:
         if is_allowed(principal, resource_type, action, tenant):
             return True
-        return created_by == principal.subject and allowed_somewhere(
-            principal, resource_type, action
-        )
+        made_by_caller = created_by == principal.subject and created_by != SYSTEM_SUBJECT
+        return made_by_caller and allowed_somewhere(principal, resource_type, action)
     if action is Action.read:
         return any(is_allowed(principal, resource_type, action, p) for p in scopes)
     return all(is_allowed(principal, resource_type, action, p) for p in scopes)

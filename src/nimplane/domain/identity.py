@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
+
+SYSTEM_SUBJECT: Final = "system"
+"""Who made what nimplane makes itself (the bootstrap administrator, the config file's
+accounts and organisation). Not a caller: a service account may be *named* `system`, so no
+rule may read "made by the caller" as the caller's right when the maker is this."""
 
 
 @dataclass(frozen=True)

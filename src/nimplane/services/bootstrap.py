@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from nimplane.domain.identity import SYSTEM_SUBJECT
 from nimplane.domain.ports import Store, Transaction
 from nimplane.domain.rbac import SYSTEM_ADMINISTRATOR, ScopeType
 from nimplane.services.auth import SERVICE_ACCOUNT
 from nimplane.services.secrets_hashing import hash_secret, verify_secret
 
-SYSTEM = "system"
+SYSTEM = SYSTEM_SUBJECT
 
 
 @dataclass(frozen=True)
