@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete
 
 from nimplane.api.app import create_app
 from nimplane.settings import AuthSettings, Settings
-from nimplane.storage import tables
 from nimplane.wiring import AppState, build_state
-from tests.support.db import configured_database_url, reset_postgres
+from tests.support.db import configured_database_url, delete_workloads, reset_postgres
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 
 VALID_SPEC: dict[str, Any] = {
@@ -64,12 +62,7 @@ def app_state(settings: Settings) -> Iterator[AppState]:
 @pytest.fixture
 def state(app_state: AppState) -> AppState:
     """The session's state with no workloads left from earlier tests."""
-    with app_state.engine.begin() as conn:
-        conn.execute(delete(tables.workload_events))
-        conn.execute(delete(tables.workload_phase_updates))
-        conn.execute(delete(tables.workloads))
-        for table in (tables.sim_pods, tables.sim_node_faults, tables.sim_metrics):
-            conn.execute(delete(table))
+    delete_workloads(app_state.engine)
     return app_state
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, delete, text
+
+from nimplane.storage import tables
 
 ENV = "NIMPLANE_TEST_DATABASE_URL"
 
@@ -21,3 +23,13 @@ def reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+def delete_workloads(engine: Engine) -> None:
+    """Every workload gone, with its events, history and simulated pods, faults and metrics."""
+    with engine.begin() as conn:
+        conn.execute(delete(tables.workload_events))
+        conn.execute(delete(tables.workload_phase_updates))
+        conn.execute(delete(tables.workloads))
+        for table in (tables.sim_pods, tables.sim_node_faults, tables.sim_metrics):
+            conn.execute(delete(table))

@@ -42,6 +42,7 @@ class Harness:
         self.scheduling = SchedulingService(
             state.store, state.cluster, Leadership(state.engine), self.clock
         )
+        self._steps = 0
 
     def give_quota(self, gpus: float = 32) -> None:
         for path in (f"{DEPARTMENTS}/1/resources", f"{PROJECTS}/1/resources"):
@@ -54,15 +55,19 @@ class Harness:
     def step(self, seconds: float = 0) -> None:
         """One scheduler cycle, the clock moved on, one lifecycle pass.
 
-        After each cycle, a scheduler that starts cold (nothing kept from earlier cycles)
-        must find nothing to change: what the long-lived one keeps between cycles is only a
+        Each cycle is run by the long-lived scheduler and by one that starts cold (nothing
+        kept from earlier cycles), taking turns at going first: whichever goes second must
+        find nothing to change, so what the long-lived one keeps between cycles is only a
         cache of what is stored."""
-        self.scheduling.run_cycle()
         cold = SchedulingService(
             self.state.store, self.state.cluster, Leadership(self.state.engine), self.clock
-        ).run_cycle()
-        assert cold is not None
-        assert cold.workloads_changed == 0, cold
+        )
+        self._steps += 1
+        first, second = (self.scheduling, cold) if self._steps % 2 else (cold, self.scheduling)
+        first.run_cycle()
+        report = second.run_cycle()
+        assert report is not None
+        assert report.workloads_changed == 0, report
         self.clock.advance(seconds)
         self.life.run_pass()
 
