@@ -59,7 +59,7 @@ def test_a_lapsed_lease_is_taken_over_and_its_old_holder_writes_nothing(
         assert tx.workloads.holds_lease(workload_id, "b", later)
     # and A's reconcile writes nothing: the phase stays as it was
     clock.now = later
-    _worker(state, clock, "a")._reconcile_one(workload_id, seq, frozenset(), {})
+    _worker(state, clock, "a")._reconcile_batch([(workload_id, seq)], frozenset(), {})
     with state.store.read() as tx:
         shown = tx.workloads.get(workload_id)
     assert shown is not None
@@ -120,7 +120,7 @@ def test_a_decision_made_before_a_change_is_discarded_and_made_again(
     assert outcome.decision.phases, outcome  # what it would have done
     body = {"ids": [workload_id], "action": "suspend"}
     ok(client.post("/api/v1/workloads/batch", json=body, headers=admin))
-    assert not state.store.write(lambda tx: worker._commit(tx, outcome, seq))
+    assert not state.store.write(lambda tx: worker._settle(tx, outcome, seq))
     with state.store.read() as tx:
         assert tx.sim.pods_of(workload_id) == []
         shown = tx.workloads.get(workload_id)

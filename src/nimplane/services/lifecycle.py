@@ -1,12 +1,15 @@
-"""The lifecycle engine as a use case: claim the workloads due for a look, reconcile each one
-(the pure decision in `domain.lifecycle`), and write the outcome in the same transaction as
-the check that this worker still holds the workload.
+"""The lifecycle engine as a use case: claim the workloads due for a look, reconcile them
+(the pure decision in `domain.lifecycle`), and write each outcome only if it still stands.
 
 Work is shared through leases on the workload rows (`claim_due`: `FOR UPDATE SKIP LOCKED` on
-PostgreSQL), so several server replicas split the workloads between them; a worker whose lease
-lapsed (it stalled, or died) can write nothing, because every write first checks the lease
-under a row lock. A workload is due when something changed (the API, the scheduler, a fault)
-or when its pods will next change by themselves; a failing reconcile backs off exponentially.
+PostgreSQL), so several server replicas split the workloads between them. A claimed batch is
+reconciled in one transaction: each workload is read and decided, then `settle` writes its
+status and releases its lease in one conditional `UPDATE` (this worker still holds the lease,
+and nothing changed the workload since it was read); only the settled ones' pods, events and
+phase history are written, together, at the end. A worker whose lease lapsed (it stalled, or
+died) therefore writes nothing. A workload is due when something changed (the API, the
+scheduler, a fault) or when its pods will next change by themselves; a failing reconcile backs
+off exponentially.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final
 
 from nimplane.domain import autoscaling
+from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import PhaseUpdate
 from nimplane.domain.lifecycle import Decision, WorkloadView, reconcile
 from nimplane.domain.phases import Phase
+from nimplane.domain.pods import Pod
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
 from nimplane.domain.scheduling.nimservice import pod_request
 from nimplane.domain.scheduling.placement_codec import gangs_from_json
@@ -47,9 +51,6 @@ class LifecycleSettings:
     batch: int = 200
     resync_seconds: float = 30.0
     """A settled workload is looked at again this often, whatever happens."""
-    parallelism: int = 8
-    """Workloads reconciled at once: their writes share commits (SQLite's group commit) or
-    run side by side (PostgreSQL)."""
 
 
 def _claim(
@@ -111,49 +112,61 @@ class LifecycleService:
             nodes = self._cluster.nodes()
             lost = frozenset(n.name for n in nodes if not n.ready)
             memory = {n.name: n.gpu_memory_mib for n in nodes}
-            ids = [workload_id for workload_id, _ in claimed]
-            seqs = [seq for _, seq in claimed]
-            reconcile_one = partial(self._reconcile_one, lost=lost, memory=memory)
-            workers = max(1, min(self._settings.parallelism, len(claimed)))
-            with ThreadPoolExecutor(workers, thread_name_prefix="nimplane-reconcile") as pool:
-                list(pool.map(reconcile_one, ids, seqs))
+            self._reconcile_batch(claimed, lost, memory)
             total += len(claimed)
         return total
 
-    def _reconcile_one(
-        self, workload_id: str, seq: int, lost: frozenset[str], memory: dict[str, int]
+    def _reconcile_batch(
+        self, claimed: list[tuple[str, int]], lost: frozenset[str], memory: dict[str, int]
     ) -> None:
-        token = workload_id_var.set(workload_id)
+        """Reconcile a claimed batch in one write; a workload whose decision fails backs off
+        alone, a write that fails backs off the whole batch."""
         started = time.perf_counter()
+        failed: list[tuple[str, int]] = []
         try:
-            outcome = self._store.write(
-                lambda tx: self._reconcile_in(tx, workload_id, seq, lost, memory)
+            settled = self._store.write(
+                lambda tx: self._reconcile_in(tx, claimed, lost, memory, failed)
             )
-            if outcome is not None:
-                self._notify(outcome)
         except Exception:
-            log.exception("reconciling %s failed", workload_id)
+            log.exception("writing %d reconciles failed", len(claimed))
+            settled, failed = [], list(claimed)
+        for workload_id, seq in failed:
             if self._count_error is not None:
                 self._count_error()
             self._back_off(workload_id, seq)
-        finally:
-            if self._observe is not None:
-                self._observe(time.perf_counter() - started)
-            workload_id_var.reset(token)
+        for outcome in settled:
+            self._notify(outcome)
+        if self._observe is not None:
+            share = (time.perf_counter() - started) / len(claimed)
+            for _ in claimed:
+                self._observe(share)
 
     def _reconcile_in(
         self,
         tx: Transaction,
-        workload_id: str,
-        seq: int,
+        claimed: list[tuple[str, int]],
         lost: frozenset[str],
         memory: dict[str, int],
-    ) -> _Outcome | None:
-        """Read, decide and write in one transaction; the outcome if it was written."""
-        outcome = self._decide(tx, workload_id, lost, memory)
-        if outcome is None or not self._commit(tx, outcome, seq):
-            return None
-        return outcome
+        failed: list[tuple[str, int]],
+    ) -> list[_Outcome]:
+        """Read, decide and settle each workload, then write what the settled ones decided;
+        the settled outcomes. Those whose decision raised are added to `failed`."""
+        failed.clear()  # a retried write starts over
+        settled: list[_Outcome] = []
+        for workload_id, seq in claimed:
+            token = workload_id_var.set(workload_id)
+            try:
+                outcome = self._decide(tx, workload_id, lost, memory)
+            except Exception:
+                log.exception("reconciling %s failed", workload_id)
+                failed.append((workload_id, seq))
+                continue
+            finally:
+                workload_id_var.reset(token)
+            if outcome is not None and self._settle(tx, outcome, seq):
+                settled.append(outcome)
+        self._write_decisions(tx, settled)
+        return settled
 
     def _back_off(self, workload_id: str, seq: int) -> None:
         now = self._clock()
@@ -193,9 +206,10 @@ class LifecycleService:
         )
         return _Outcome(workload, reconcile(view, now), state, now)
 
-    def _commit(self, tx: Transaction, outcome: _Outcome, seq: int) -> bool:
-        """Write a decision, if it still stands; else make the workload due again at once
-        (or leave it to the worker that took it over)."""
+    def _settle(self, tx: Transaction, outcome: _Outcome, seq: int) -> bool:
+        """Write a decision's status and give the lease back, if the decision still stands;
+        else make the workload due again at once (or leave it to the worker that took it
+        over)."""
         workload, decision, now = outcome.workload, outcome.decision, outcome.now
         status = decision.status or workload.status
         if outcome.autoscaler != workload.status.autoscaler:
@@ -210,28 +224,42 @@ class LifecycleService:
         )
         if not settled:  # lease lost, or changed since read: this decision is stale
             tx.workloads.release_lease(workload.id, self.owner, seq, now, 0, now)
-            return False
-        tx.sim.delete_pods(p.id for p in decision.delete)
-        tx.sim.add_pods(decision.create)
-        tx.sim.set_stages(decision.stages)
-        # a microsecond apart, so that what happened in one step keeps its order: the pods'
-        # events, then the phases they led to
-        tx.events.add(
-            [
+        return settled
+
+    @staticmethod
+    def _write_decisions(tx: Transaction, outcomes: list[_Outcome]) -> None:
+        """The pods, events and phase history of settled decisions, each kind in one
+        statement. Within a decision, a microsecond apart, so that what happened in one step
+        keeps its order: the pods' events, then the phases they led to."""
+        deleted: list[str] = []
+        created: list[Pod] = []
+        stages: dict[str, tuple[str, int]] = {}
+        events: list[WorkloadEvent] = []
+        phases: list[PhaseUpdate] = []
+        for outcome in outcomes:
+            decision, now = outcome.decision, outcome.now
+            deleted += (p.id for p in decision.delete)
+            created += decision.create
+            stages.update(decision.stages)
+            events += (
                 replace(e, timestamp=now + timedelta(microseconds=i))
                 for i, e in enumerate(decision.events)
-            ]
-        )
-        offset = len(decision.events)
-        tx.history.add(
-            [
+            )
+            offset = len(decision.events)
+            phases += (
                 PhaseUpdate(
-                    workload.id, now + timedelta(microseconds=offset + i), s.phase, s.message
+                    outcome.workload.id,
+                    now + timedelta(microseconds=offset + i),
+                    s.phase,
+                    s.message,
                 )
                 for i, s in enumerate(decision.phases)
-            ]
-        )
-        return True
+            )
+        tx.sim.delete_pods(deleted)
+        tx.sim.add_pods(created)
+        tx.sim.set_stages(stages)
+        tx.events.add(events)
+        tx.history.add(phases)
 
     def _notify(self, outcome: _Outcome) -> None:
         """Metrics and wake-ups for a written decision."""
