@@ -41,7 +41,8 @@ class Metrics:
 
         self.reconcile = Histogram(
             "nimplane_reconcile_duration_seconds",
-            "Duration of reconciling one workload (read, decide, write).",
+            "Duration of reconciling one workload (read, decide, write): its batch's "
+            "duration shared equally among the batch's workloads.",
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
