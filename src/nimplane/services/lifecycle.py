@@ -153,7 +153,8 @@ class LifecycleService:
         the settled outcomes. Those whose decision raised are added to `failed`."""
         failed.clear()  # a retried write starts over
         settled: list[_Outcome] = []
-        for workload_id, seq in claimed:
+        # rows are locked in id order, as the scheduler's writes lock them: no deadlock
+        for workload_id, seq in sorted(claimed):
             token = workload_id_var.set(workload_id)
             try:
                 outcome = self._decide(tx, workload_id, lost, memory)

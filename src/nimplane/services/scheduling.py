@@ -236,7 +236,8 @@ class _Changes:
     now: datetime
 
     def apply(self, tx: Transaction) -> None:
-        tx.workloads.set_placements(self.placements, self.now)
+        # in id order, as the lifecycle engine locks rows: concurrent writers cannot deadlock
+        tx.workloads.set_placements(sorted(self.placements, key=lambda p: p[0]), self.now)
         tx.events.add(self.events)
 
 
