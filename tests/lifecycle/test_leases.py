@@ -5,6 +5,7 @@ and a failing reconcile backs off exponentially."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -159,3 +160,34 @@ def test_a_failing_reconcile_backs_off_exponentially(
         waits.append(waited)
     assert waits == sorted(waits)
     assert waits[-1] >= 2 * waits[0]
+
+
+def test_a_decision_that_raises_backs_off_alone(
+    client: TestClient, admin: dict[str, str], state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workloads reconciled in one batch; the decision for one of them raises (a stand-in
+    for a bug): the other's outcome is written, only the failing one backs off."""
+    broken_id = _created(client, admin)
+    healthy_id = str(
+        ok(client.post(NIM, json=nim_request("healthy"), headers=admin), 202)["metadata"]["id"]
+    )
+    real = lifecycle_module.reconcile
+
+    def reconcile(view: Any, now: Any) -> Any:
+        if view.workload.id == broken_id:
+            raise RuntimeError("injected failure")
+        return real(view, now)
+
+    monkeypatch.setattr(lifecycle_module, "reconcile", reconcile)
+    state.scheduling.run_cycle()  # both placed or told why they wait: both due
+    worker = _worker(state, ManualClock(utc_now() + timedelta(minutes=1)), "a")
+    assert worker.run_pass() >= 2
+    with state.store.read() as tx:
+        healthy = tx.workloads.get(healthy_id)
+        broken = tx.workloads.get(broken_id)
+        assert healthy is not None
+        assert broken is not None
+        assert healthy.status.phase.value != "Creating"  # its decision was written
+        assert broken.status.phase.value == "Creating"
+        assert tx.workloads.failures(broken_id) >= 1
+        assert tx.workloads.failures(healthy_id) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -98,13 +97,9 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"nimplane: {exc}", err=True)
         raise typer.Exit(2) from exc
-    app_ = create_app(settings, state=state, run_workers=True)
-    # what exists now (modules, models, the app) lives as long as the process: the collector
-    # need not walk it again at every full collection
-    gc.freeze()
     try:
         uvicorn.run(
-            app_,
+            create_app(settings, state=state, run_workers=True),
             host=settings.host,
             port=settings.port,
             log_level=log_level,

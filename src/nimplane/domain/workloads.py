@@ -139,7 +139,7 @@ class SchedulingRecord:
     namespace: str
     generation: int
     change_seq: int
-    """Bumped by every write of the spec, desired phase or placement."""
+    """As `Workload.change_seq`."""
     wants_to_run: bool
     """Desired phase Running and not deleted."""
     phase: Phase

@@ -122,10 +122,9 @@ class LifecycleService:
         """Reconcile a claimed batch in one write; a workload whose decision fails backs off
         alone, a write that fails backs off the whole batch."""
         started = time.perf_counter()
-        failed: list[tuple[str, int]] = []
         try:
-            settled = self._store.write(
-                lambda tx: self._reconcile_in(tx, claimed, lost, memory, failed)
+            settled, failed = self._store.write(
+                lambda tx: self._reconcile_in(tx, claimed, lost, memory)
             )
         except Exception:
             log.exception("writing %d reconciles failed", len(claimed))
@@ -147,12 +146,11 @@ class LifecycleService:
         claimed: list[tuple[str, int]],
         lost: frozenset[str],
         memory: dict[str, int],
-        failed: list[tuple[str, int]],
-    ) -> list[_Outcome]:
+    ) -> tuple[list[_Outcome], list[tuple[str, int]]]:
         """Read, decide and settle each workload, then write what the settled ones decided;
-        the settled outcomes. Those whose decision raised are added to `failed`."""
-        failed.clear()  # a retried write starts over
+        the settled outcomes, and the claims whose decision raised."""
         settled: list[_Outcome] = []
+        failed: list[tuple[str, int]] = []
         # rows are locked in id order, as the scheduler's writes lock them: no deadlock
         for workload_id, seq in sorted(claimed):
             token = workload_id_var.set(workload_id)
@@ -167,7 +165,7 @@ class LifecycleService:
             if outcome is not None and self._settle(tx, outcome, seq):
                 settled.append(outcome)
         self._write_decisions(tx, settled)
-        return settled
+        return settled, failed
 
     def _back_off(self, workload_id: str, seq: int) -> None:
         now = self._clock()
