@@ -11,9 +11,6 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from nimplane.storage.db import alembic_config, create_db_engine, migrate
 
-MIGRATION_DB = "nimplane_migration_test"
-
-
 @pytest.fixture
 def empty_engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
     """A database with no tables, of the kind the session tests (SQLite or PostgreSQL)."""
@@ -22,16 +19,17 @@ def empty_engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    server = "postgresql+psycopg://" + database_url.split("://", 1)[1].rsplit("/", 1)[0]
+    server, _, session_db = ("postgresql+psycopg://" + database_url.split("://", 1)[1]).rpartition("/")
+    name = f"{session_db.split('?')[0]}_migrations"  # beside the session's, so suites can share a server
     admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {MIGRATION_DB} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {MIGRATION_DB}"))
-    engine = create_db_engine(f"{server}/{MIGRATION_DB}")
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine = create_db_engine(f"{server}/{name}")
     yield engine
     engine.dispose()
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {MIGRATION_DB} WITH (FORCE)"))
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
 
 
