@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from nimplane.storage.db import alembic_config, create_db_engine, migrate
 
+
 @pytest.fixture
 def empty_engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
     """A database with no tables, of the kind the session tests (SQLite or PostgreSQL)."""
@@ -19,8 +20,10 @@ def empty_engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    server, _, session_db = ("postgresql+psycopg://" + database_url.split("://", 1)[1]).rpartition("/")
-    name = f"{session_db.split('?')[0]}_migrations"  # beside the session's, so suites can share a server
+    # a database beside the session's, named after it, so that suites can share one server
+    url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    server, _, session_db = url.rpartition("/")
+    name = f"{session_db.split('?')[0]}_migrations"
     admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
