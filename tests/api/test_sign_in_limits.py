@@ -214,7 +214,12 @@ def test_every_attempt_counts_against_the_address_and_only_that_address(
         statuses = [attempt(flooder, unique("guess"), "x").status_code for _ in range(3)]
         statuses += [attempt(flooder, name, secret).status_code for _ in range(2)]
         assert statuses == [401, 401, 401, 200, 200]
+        path = V1 if attempt is v1_client else V2
+        labels = {"route": path, "reason": "rate_limited"}
+        metric = "nimplane_api_rejected_requests_total"
+        counted = state.metrics.registry.get_sample_value(metric, labels) or 0
         assert assert_limited(attempt(flooder, name, secret), 429, "this address") == 5
+        assert state.metrics.registry.get_sample_value(metric, labels) == counted + 1
         assert attempt(limited.client("203.0.113.10"), name, secret).status_code == 200
         limited.clock.advance(5)
         assert attempt(flooder, name, secret).status_code == 200
