@@ -48,7 +48,13 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str | None)
         bootstrap_client_id=CLIENT_ID,
         bootstrap_client_secret=CLIENT_SECRET,
         sqlite_synchronous="NORMAL",
-        auth=AuthSettings(signing_key="test-signing-key-not-secret-0123456789"),
+        # the suite signs in from one address (and fails some sign-ins on purpose) far more
+        # often than the default limits allow; tests/api/test_sign_in_limits.py tests them
+        auth=AuthSettings(
+            signing_key="test-signing-key-not-secret-0123456789",
+            address_burst=1_000_000,
+            login_burst=1_000_000,
+        ),
     )
 
 

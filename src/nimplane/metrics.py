@@ -24,6 +24,14 @@ class Metrics:
             ("route", "method", "code"),
             registry=self.registry,
         )
+        self.rejected = Counter(
+            "nimplane_api_rejected_requests_total",
+            "Requests refused before any caller was authenticated (no or a bad token, a body "
+            "refused at the edge, a sign-in limit), by route template and reason; they are "
+            "not written to the audit trail.",
+            ("route", "reason"),
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "nimplane_api_request_duration_seconds",
             "API request duration by route template and method.",

@@ -29,6 +29,43 @@ class AuthSettings(BaseModel):
         None,
         description="HS256 signing key. Unset: a random key is generated and kept in the data dir.",
     )
+    login_burst: int = Field(
+        10,
+        ge=1,
+        description="Failed sign-ins per client id or username before it is limited (429).",
+    )
+    login_attempts_per_minute: float = Field(
+        6.0,
+        gt=0,
+        description="Failed sign-ins per client id or username per minute once its burst is used.",
+    )
+    address_burst: int = Field(
+        60, ge=1, description="Sign-in attempts (any outcome) per peer address at once."
+    )
+    address_attempts_per_minute: float = Field(
+        120.0,
+        gt=0,
+        description="Sign-in attempts (any outcome) per peer address per minute after the burst.",
+    )
+    rate_limit_keys: int = Field(
+        100_000,
+        ge=1,
+        description="Client ids, usernames and addresses remembered by each sign-in limiter "
+        "(least recently used forgotten first).",
+    )
+    max_concurrent_hashes: int = Field(
+        4, ge=1, description="Secrets checked (scrypt) at the same time by sign-ins."
+    )
+    hash_wait_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="How long a sign-in waits for a hashing slot before it is refused (503).",
+    )
+    trust_forwarded_for: bool = Field(
+        False,
+        description="Take the client address from the last `X-Forwarded-For` entry (set only "
+        "behind one proxy that appends it); otherwise the connection's peer address.",
+    )
 
 
 class SchedulerSettings(BaseModel):

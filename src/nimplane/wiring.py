@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ from nimplane.backends.simulated import SimulatedCluster
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.org import PoolQuota, Quota
 from nimplane.domain.ports import ClusterBackend
+from nimplane.domain.ratelimit import Rate
 from nimplane.domain.scheduling import SchedulerConfig
 from nimplane.metrics import Metrics, WorkloadPhaseCollector
 from nimplane.services.audit import AuditService
@@ -33,13 +35,15 @@ from nimplane.services.bootstrap import (
 from nimplane.services.identity import IdentityService
 from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.org import OrgService
+from nimplane.services.rate_limits import Clock, HashingGate
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.seeding import gives_quota_to, seed_from_config
+from nimplane.services.sign_in import SignInGuard, SignInLimits
 from nimplane.services.simulator_admin import SimulatorAdmin
 from nimplane.services.tokens import TokenService
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
-from nimplane.settings import Settings
+from nimplane.settings import AuthSettings, Settings
 from nimplane.storage.db import create_db_engine, migrate
 from nimplane.storage.leadership import Leadership
 from nimplane.storage.store import SqlStore
@@ -78,6 +82,8 @@ class AppState:
     when `settings.background_workers`; tests may run their passes directly instead."""
     simulator: SimulatorAdmin
     """Fault injection and metrics on the simulated cluster (System administrators only)."""
+    sign_in: SignInGuard
+    """The token grants behind the sign-in rate limits and the hashing bound."""
     inline_reads: bool = False
     """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
     block; PostgreSQL reads go through the worker threads."""
@@ -146,6 +152,19 @@ def seed_default_quota(store: SqlStore, org: OrgService, cluster: SimulatedClust
     quota = (PoolQuota(node_pool_name=DEFAULT_NODE_POOL, gpu=Quota(deserved=gpus)),)
     org.set_resources("department", DEFAULT_UNIT_ID, quota)
     org.set_resources("project", DEFAULT_UNIT_ID, quota)
+
+
+def sign_in_guard(
+    settings: AuthSettings, auth: Authenticator, clock: Clock = time.monotonic
+) -> SignInGuard:
+    """The sign-in limits the settings ask for, around `auth`'s grants."""
+    limits = SignInLimits(
+        account=Rate(settings.login_attempts_per_minute, settings.login_burst),
+        address=Rate(settings.address_attempts_per_minute, settings.address_burst),
+        max_keys=settings.rate_limit_keys,
+    )
+    hashing = HashingGate(settings.max_concurrent_hashes, settings.hash_wait_seconds)
+    return SignInGuard(auth.grant, limits, hashing, clock)
 
 
 def build_state(settings: Settings, environ: Mapping[str, str] | None = None) -> AppState:
@@ -253,5 +272,6 @@ def _build_services(
             utc_now,
             workers.wake,
         ),
+        sign_in=sign_in_guard(settings.auth, auth),
         inline_reads=engine.dialect.name == "sqlite",
     )

@@ -22,7 +22,7 @@ from nimplane.settings import Settings
 from nimplane.storage.db import create_db_engine
 from nimplane.storage.leadership import Leadership
 from nimplane.storage.store import SqlStore
-from nimplane.wiring import AppState
+from nimplane.wiring import AppState, sign_in_guard
 from nimplane.workers.background import BackgroundWorkers
 
 
@@ -35,11 +35,12 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
     engine = create_db_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
     store = SqlStore(engine)
     cluster = SimulatedCluster()
+    auth = Authenticator(store, TokenService(b"k" * 32, issuer="nimplane", ttl_seconds=3600), 0)
     state = AppState(
         settings=settings,
         engine=engine,
         store=store,
-        auth=Authenticator(store, TokenService(b"k" * 32, issuer="nimplane", ttl_seconds=3600), 0),
+        auth=auth,
         workloads=WorkloadService(store, SimulatedCluster()),
         audit=AuditService(store, 1),
         org=OrgService(store, SimulatedCluster()),
@@ -52,6 +53,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         lifecycle=LifecycleService(store, cluster, utc_now, Timings()),
         workers=BackgroundWorkers([]),
         simulator=SimulatorAdmin(store, (), "1", utc_now),
+        sign_in=sign_in_guard(settings.auth, auth),
     )
     with TestClient(create_app(settings, state=state)) as client:
         assert client.get("/healthz").status_code == 200

@@ -1,7 +1,12 @@
-"""ASGI middleware that records every mutating call in the audit trail, after it has answered.
+"""ASGI middleware that records every authenticated mutating call in the audit trail, after it
+has answered.
 
-Reads pass straight through. The caller is whoever `api.deps.as_caller` authenticated (none
-when authentication failed); the outcome is the status code sent.
+Reads pass straight through. The caller is whoever `api.deps.as_caller` authenticated; a call
+that never got that far (no or a bad token, a body refused at the edge) is not written: it
+costs no database write, and `api.observability` counts it in
+`nimplane_api_rejected_requests_total` instead. The URL is kept with the values of
+sensitive-looking query keys redacted (`domain.audit.redact_query`); the outcome is the status
+code sent.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nimplane.domain.audit import AuditEntry, classify
+from nimplane.domain.audit import AuditEntry, classify, redact_query
 from nimplane.domain.identity import Principal
 from nimplane.services.workloads import utc_now
 
@@ -55,11 +60,15 @@ class AuditMiddleware:
     ) -> None:
         action, resource_type, resource_id = what
         principal: Principal | None = scope.get(PRINCIPAL_KEY)
-        query = scope.get("query_string", b"").decode("latin-1").replace("\x00", "%00")
+        if principal is None:
+            return  # anonymous: counted, not written (see the module's docstring)
+        query = redact_query(
+            scope.get("query_string", b"").decode("latin-1").replace("\x00", "%00")
+        )
         entry = AuditEntry(
             timestamp=utc_now(),
-            subject=principal.subject if principal else None,
-            subject_type=principal.subject_type if principal else None,
+            subject=principal.subject,
+            subject_type=principal.subject_type,
             action=action,
             http_method=scope["method"],
             url=path + (f"?{query}" if query else ""),

@@ -18,6 +18,8 @@ from nimplane.domain.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    Overloaded,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
@@ -32,13 +34,18 @@ STATUS_OF: dict[type[DomainError], int] = {
     NotFound: 404,
     AlreadyExists: 409,
     Conflict: 409,
+    RateLimited: 429,
     Unavailable: 503,
 }
 
 
-def error_response(status: int, message: str, **extra: Any) -> Response:
+def error_response(
+    status: int, message: str, *, retry_after: int | None = None, **extra: Any
+) -> Response:
     body = {"code": status, "message": message, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(
         orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
     )
@@ -56,6 +63,8 @@ def domain_error_response(exc: DomainError) -> Response:
     if isinstance(exc, Invalid):
         issues = [{"field": i.field, "details": i.details, "rule": i.rule} for i in exc.issues]
         return error_response(status, exc.message, complianceIssues=issues)
+    if isinstance(exc, (RateLimited, Overloaded)):
+        return error_response(status, exc.message, retry_after=exc.retry_after)
     return error_response(status, exc.message)
 
 

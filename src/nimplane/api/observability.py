@@ -2,7 +2,9 @@
 
 One pure ASGI middleware (cheap on the hot path) gives every request an id (the caller's
 `X-Request-ID`, or a new one), echoes it in the response, puts it in the logging context,
-and counts the request by route template, method and status code.
+and counts the request by route template, method and status code; a request refused (4xx)
+before any caller was authenticated is also counted by reason, as the audit trail does not
+record it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,18 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nimplane import logs
+from nimplane.api.audit import PRINCIPAL_KEY
 from nimplane.metrics import Metrics
+
+REJECTION_REASONS = {
+    400: "invalid",
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
 
 
 class RequestContextMiddleware:
@@ -48,4 +61,7 @@ class RequestContextMiddleware:
                 method = scope["method"]
                 metrics.requests.labels(template, method, str(status)).inc()
                 metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+                if 400 <= status < 500 and scope.get(PRINCIPAL_KEY) is None:
+                    reason = REJECTION_REASONS.get(status, "other")
+                    metrics.rejected.labels(template, reason).inc()
             logs.request_id.reset(token)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import unquote_plus
 
 from nimplane.domain.rbac import ResourceType
 
@@ -61,3 +62,43 @@ def classify(method: str, path: str) -> tuple[str, str, str | None] | None:
         if match:
             return fixed_action or action, str(resource), match.groupdict().get("id")
     return None
+
+
+REDACTED = "REDACTED"
+_SENSITIVE = (
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "token",
+    "key",
+    "auth",
+    "credential",
+    "signature",
+    "session",
+    "cookie",
+)
+
+
+def _is_sensitive(name: str) -> bool:
+    """A query key that looks like it carries a secret (case, `_` and `-` ignored)."""
+    folded = re.sub(r"[^a-z0-9]", "", unquote_plus(name).lower())
+    return any(word in folded for word in _SENSITIVE)
+
+
+def redact_query(query: str) -> str:
+    """The query string as the audit trail keeps it: the value of every sensitive-looking key
+    (and every part without a key: it may be a bare secret) replaced by `REDACTED`; other
+    parts kept byte for byte."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, eq, _value = part.partition("=")
+        if not eq:
+            parts.append(part if not part else REDACTED)
+        elif _is_sensitive(name):
+            parts.append(f"{name}={REDACTED}")
+        else:
+            parts.append(part)
+    return "&".join(parts)

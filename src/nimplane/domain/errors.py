@@ -52,3 +52,21 @@ class Conflict(DomainError):
 
 class Unavailable(DomainError):
     """A dependency (the database) cannot be reached; the client should retry later."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts for what `message` names; the client may retry after `retry_after`
+    whole seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Overloaded(Unavailable):
+    """The server is busy with this kind of work (it does not queue it without bound); the
+    client may retry after `retry_after` whole seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -14,6 +14,7 @@ def errors(*codes: int, invalid_model: type = Error) -> dict[int | str, dict[str
         403: "Forbidden: the token lacks the permission on this scope.",
         404: "Not found.",
         409: "Conflict: the name is taken, or the resource version is stale.",
+        429: "Too many attempts: retry after the seconds the `Retry-After` header gives.",
         500: "Unexpected error.",
         503: "Unavailable: try again in a few minutes.",
     }

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from nimplane.api.client_address import client_address
 from nimplane.api.deps import JsonBody, app_state, json_response
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.schemas import OAuth2Error, OAuth2TokenResponse, TokenResponse
@@ -33,7 +34,7 @@ def _first(body: dict[str, Any], *names: str) -> str | None:
     operation_id="grant_token",
     summary="Create an access token v1",
     response_model=TokenResponse,
-    responses=errors(400, 401, 500, 503),
+    responses=errors(400, 401, 429, 500, 503),
     openapi_extra=json_request_body("TokenRequest"),
 )
 async def grant_token_v1(request: Request) -> Response:
@@ -66,7 +67,11 @@ async def grant_token_v1(request: Request) -> Response:
 
 
 async def _grant(request: Request, creds: Credentials) -> TokenGrant:
-    return await run_in_threadpool(app_state(request).auth.grant, creds)
+    """The grant, within the sign-in limits (`services/sign_in.py`: 429 and 503 pass through
+    the error table as `{code, message}` with `Retry-After`, on both endpoints)."""
+    state = app_state(request)
+    peer = client_address(request.scope, state.settings.auth.trust_forwarded_for)
+    return await run_in_threadpool(state.sign_in.grant, creds, peer)
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
@@ -82,7 +87,7 @@ def _oauth_error(status: int, error: str, description: str) -> Response:
     operation_id="grant_token_v2",
     summary="Create an access token v2",
     response_model=OAuth2TokenResponse,
-    responses={400: {"model": OAuth2Error}, 401: {"model": OAuth2Error}, **errors(500, 503)},
+    responses={400: {"model": OAuth2Error}, 401: {"model": OAuth2Error}, **errors(429, 500, 503)},
     openapi_extra={
         "requestBody": {
             "required": True,
