@@ -105,9 +105,12 @@ def _load(
     include_deleted: bool = False,
 ) -> Workload:
     """A live workload (or, with `include_deleted`, a fully deleted one) on which the
-    principal may do `action`: else NotFound or Forbidden."""
+    principal may do `action`. One the principal may not read is NotFound, word for word as a
+    missing one (no existence oracle); one it may read but not change is Forbidden."""
     workload = tx.workloads.get(_parse_id(workload_id), include_deleted=include_deleted)
-    if workload is None:
+    if workload is None or not is_allowed(
+        principal, RESOURCE_TYPE, Action.read, project_scope(workload.project)
+    ):
         raise NotFound(f"Workload {workload_id} not found.")
     _require(principal, action, workload.project)
     return workload
