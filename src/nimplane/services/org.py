@@ -552,6 +552,10 @@ class OrgService:
                 raise Conflict(
                     f"Project '{project.name}' is the embedded default; it cannot be deleted."
                 )
+            # its row locked: a workload being created in it commits first (and is counted
+            # below), or waits and then finds no project
+            if tx.org.org_project(project.id, for_update=True) is None:
+                raise NotFound(f"Project {project_id} not found.")
             live = tx.workloads.count_live_in_project(project.id)
             if live:
                 raise Conflict(

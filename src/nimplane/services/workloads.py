@@ -171,7 +171,8 @@ class WorkloadService:
             issues = wire + validate_name(metadata.get("name"), as_prefix=as_prefix)
             project = None
             if isinstance(project_id, int | str) and not isinstance(project_id, bool):
-                project = tx.org.project(str(project_id))
+                # locked against a concurrent delete of the project until this commits
+                project = tx.org.project(str(project_id), for_share=True)
                 if project is None:
                     issues.append(
                         ComplianceIssue(
