@@ -283,8 +283,7 @@ class SqlOrgRepo:
         except IntegrityError as exc:  # the transaction rolls back as this propagates
             if violated_foreign_key(exc):
                 raise NotFound(
-                    f"What the new {table.name[:-1].replace('_', ' ')} belongs to no longer "
-                    "exists."
+                    f"What the new {table.name[:-1].replace('_', ' ')} belongs to no longer exists."
                 ) from exc
             if violated_unique(exc):
                 raise AlreadyExists(taken) from exc
