@@ -433,14 +433,21 @@ def test_every_endpoint_needs_a_token(
             "Department administrator",
             "own",
             ["research"],
-            {"update", "quota", "delete"},
+            {"describe"},
             id="department-administrator",
+        ),
+        pytest.param(
+            "Department administrator",
+            "cluster",
+            ["default", "research", "sales"],
+            {"create", "describe", "update", "quota", "delete"},
+            id="department-administrator-of-the-cluster",
         ),
         pytest.param(
             "System administrator",
             "tenant",
             ["default", "research", "sales"],
-            {"create", "update", "quota", "delete"},
+            {"create", "describe", "update", "quota", "delete"},
             id="system-administrator",
         ),
     ],
@@ -475,6 +482,10 @@ def test_who_may_do_what(
     ok(client.delete(f"{PROJECTS}/{team['id']}", headers=admin), 204)
     attempts = {
         "create": lambda: client.post(DEPARTMENTS, json={"name": "new"}, headers=headers),
+        # its own quota unchanged: its administrators may describe it
+        "describe": lambda: client.put(
+            url, json={"resources": [gpu(2)], "description": "ours"}, headers=headers
+        ),
         "update": lambda: client.put(url, json={"resources": [gpu(3)]}, headers=headers),
         "quota": lambda: client.patch(f"{url}/resources", json=[gpu(4)], headers=headers),
         "delete": lambda: client.delete(url, headers=headers),
@@ -497,3 +508,101 @@ def test_changes_are_in_the_audit_trail(client: TestClient, admin: dict[str, str
         ("delete", "department", created["id"], 204),
         ("create", "department", None, 201),
     ]
+
+
+# --- a department's own quota and deletion belong to the scope above it ----------------------
+
+OWN_QUOTA_CHANGES = [
+    pytest.param("PUT", "/resources", [gpu(100_000)], id="put-resources"),
+    pytest.param("PATCH", "/resources", [gpu(100_000)], id="patch-resources"),
+    pytest.param("PUT", "", {"resources": [gpu(100_000)]}, id="put-department-quota"),
+    pytest.param("PUT", "", {"resources": []}, id="put-department-clearing-quota"),
+    pytest.param("DELETE", "", None, id="delete"),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), OWN_QUOTA_CHANGES)
+@pytest.mark.parametrize(
+    ("role", "scope", "allowed"),
+    [
+        pytest.param("Department administrator", "own", False, id="its-own-administrator"),
+        pytest.param("Department administrator", "cluster", True, id="cluster-administrator"),
+        pytest.param("System administrator", "own", False, id="its-own-system-administrator"),
+        pytest.param("System administrator", "tenant", True, id="tenant-administrator"),
+    ],
+)
+def test_a_departments_quota_and_deletion_belong_to_the_scope_above(
+    client: TestClient,
+    admin: dict[str, str],
+    state: AppState,
+    method: str,
+    suffix: str,
+    body: Any,
+    role: str,
+    scope: str,
+    allowed: bool,
+) -> None:
+    research = department(client, admin, "research", gpu(2))
+    url = f"{DEPARTMENTS}/{research['id']}"
+    scope_type, scope_id = {
+        "own": ("department", research["id"]),
+        "cluster": ("cluster", cluster_id(state)),
+        "tenant": ("tenant", str(state.settings.tenant_id)),
+    }[scope]
+    headers = caller(state, role, scope_type, scope_id)
+    response = client.request(method, f"{url}{suffix}", json=body, headers=headers)
+    if allowed:
+        assert response.status_code in (200, 204), response.text
+        return
+    assert response.status_code == 403, response.text
+    message = response.json()["message"]
+    assert "department 'research'" in message
+    assert "belongs to cluster" in message
+    # nothing changed: the quota, the department and the caller's own rule are all there
+    shown = ok(client.get(url, headers=admin))
+    assert [r["gpu"]["deserved"] for r in shown["resources"]] == [2]
+    mine = ok(client.get("/api/v1/authorization/me/access-rules", headers=headers))
+    assert mine["accessRules"]["totalRecords"] == 1
+
+
+OVER_PROVISIONED = [
+    pytest.param("POST", "", {"name": "big", "resources": [gpu(100_000)]}, id="create"),
+    pytest.param("PUT", "/{id}", {"resources": [gpu(100_000)]}, id="put-department"),
+    pytest.param("PUT", "/{id}/resources", [gpu(100_000)], id="put-resources"),
+    pytest.param("PATCH", "/{id}/resources", [gpu(100_000)], id="patch-resources"),
+    pytest.param(
+        "PATCH",
+        "/{id}/resources",
+        [{"cpu": {"deserved": 10**9}, "gpu": {"deserved": 1}}],
+        id="patch-cpu",
+    ),
+    pytest.param("PATCH", "/{id}/resources", [gpu(1)], id="within-capacity"),
+    pytest.param("PATCH", "/{id}/resources", [gpu(-1)], id="unlimited"),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), OVER_PROVISIONED)
+def test_a_quota_beyond_the_pool_is_accepted_with_a_warning(
+    client: TestClient, admin: dict[str, str], state: AppState, method: str, suffix: str, body: Any
+) -> None:
+    """Run:ai lets administrators over-provision a node pool; nimplane accepts it and says so
+    in a `Warning: 299` header naming the pool, the resource, what was asked and what is there."""
+    research = department(client, admin, "research")
+    url = DEPARTMENTS + suffix.format(id=research["id"])
+    response = client.request(method, url, json=body, headers=admin)
+    assert response.status_code in (200, 201), response.text
+    gpus = sum(n.gpu_count for n in state.cluster.nodes())  # all in `default` here
+    warning = response.headers.get("Warning")
+    text = str(body)
+    if "100000" not in text and "1000000000" not in text:
+        assert warning is None
+        return
+    assert warning is not None
+    assert warning.startswith('299 - "')
+    assert "department '" in warning
+    assert "over-provisioned" in warning
+    if "cpu" in text:
+        assert "deserved cpu 1000000000 millicores in node pool 'default'" in warning
+    else:
+        have = f"is more than its nodes have ({gpus} GPUs)"
+        assert f"deserved gpu 100000 GPUs in node pool 'default' {have}" in warning

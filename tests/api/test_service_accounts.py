@@ -17,9 +17,12 @@ from nimplane.wiring import AppState
 from tests.support.identity import (
     ALL_ROLES,
     CAN,
+    DEPT_ADMIN,
+    ML_ENGINEER,
     PLACEMENTS,
     RULES,
     SA,
+    SYSADMIN,
     TARGETS,
     TOKEN,
     VIEWER,
@@ -439,30 +442,64 @@ def test_who_may_create_service_accounts(
         assert client.delete(f"{SA}/{made['id']}", headers=actor.headers).status_code == 204
 
 
-def test_no_escalation_through_another_accounts_secret(
-    client: TestClient, state: AppState, org: Org, actors: dict[tuple[str, str], Account]
+TAKEOVER_TARGETS = [
+    # (target's role, where: "department" or "project"), may a Department administrator of
+    # the department regenerate its secret, disable it and enable it again?
+    pytest.param(ML_ENGINEER, "department", True, id="ml-engineer-in-department"),
+    pytest.param(DEPT_ADMIN, "project", True, id="dept-admin-of-a-project"),
+    pytest.param(DEPT_ADMIN, "department", False, id="peer-dept-admin"),
+    pytest.param(SYSADMIN, "department", False, id="sysadmin-in-department"),
+    pytest.param(SYSADMIN, "project", False, id="sysadmin-in-project"),
+]
+
+
+@pytest.mark.parametrize(("role", "where", "allowed"), TAKEOVER_TARGETS)
+@pytest.mark.parametrize("caller", ["dept-admin", "sysadmin"])
+def test_only_strictly_more_takes_over_an_account(
+    client: TestClient,
+    state: AppState,
+    org: Org,
+    admin: dict[str, str],
+    actors: dict[tuple[str, str], Account],
+    role: str,
+    where: str,
+    allowed: bool,
+    caller: str,
 ) -> None:
-    """A Department administrator may manage service accounts in its department, but not take
-    over one holding a role it may not grant there (System administrator)."""
-    dept_admin = actors[("Department administrator", "department")]
-    powerful = store_account(state, (("System administrator", "project", org.project_id),))
-    for method, suffix, body in (
-        ("POST", "/secret", None),
-        ("PATCH", "", {"enabled": True}),
-    ):
-        if body is not None:
-            client.patch(
-                f"{SA}/{powerful.id}",
-                json={"enabled": False},
-                headers=dept_admin.headers,
-            )
-        response = client.request(
-            method, f"{SA}/{powerful.id}{suffix}", json=body, headers=dept_admin.headers
-        )
-        assert response.status_code == 403, (method, response.text)
-    # it may still read it and delete it (removing power is no escalation)
-    assert client.get(f"{SA}/{powerful.id}", headers=dept_admin.headers).status_code == 200
-    assert client.delete(f"{SA}/{powerful.id}", headers=dept_admin.headers).status_code == 204
+    """Regenerating a secret, disabling and enabling take strictly more than the account
+    holds; the tenant's System administrator has it for each of these accounts."""
+    headers = actors[(DEPT_ADMIN, "department")].headers if caller == "dept-admin" else admin
+    allowed = allowed or caller == "sysadmin"
+    target = store_account(state, ((role, *scope_of(org, where)),))
+    url = f"{SA}/{target.id}"
+    regenerated = client.post(f"{url}/secret", headers=headers)
+    assert regenerated.status_code == (200 if allowed else 403), regenerated.text
+    disabled = client.patch(url, json={"enabled": False}, headers=headers)
+    assert disabled.status_code == (200 if allowed else 403), disabled.text
+    assert client.get(url, headers=admin).json()["enabled"] is not allowed
+    assert client.patch(url, json={"enabled": False}, headers=admin).status_code == 200
+    enabled = client.patch(url, json={"enabled": True}, headers=headers)
+    assert enabled.status_code == (200 if allowed else 403), enabled.text
+    if not allowed:
+        assert "role and scope or above" in regenerated.json()["message"]
+        assert _grant_status(client, target.client_id, target.secret) == 401  # still disabled
+        # it may still read it and delete it (removing power is no takeover)
+        assert client.get(url, headers=headers).status_code == 200
+        assert client.delete(url, headers=headers).status_code == 204
+
+
+def test_an_account_cannot_take_over_its_creator(
+    client: TestClient, state: AppState, org: Org
+) -> None:
+    """A Department administrator that made another and gave it its own role is the other's
+    peer: neither may obtain the other's secret or disable it."""
+    creator = store_account(state, ((DEPT_ADMIN, *scope_of(org, "department")),))
+    made = api_account(client, creator.headers)
+    grant(client, creator.headers, made.client_id, DEPT_ADMIN, *scope_of(org, "department"))
+    for headers, target in ((made.headers, creator), (creator.headers, made)):
+        assert client.post(f"{SA}/{target.id}/secret", headers=headers).status_code == 403
+        response = client.patch(f"{SA}/{target.id}", json={"enabled": False}, headers=headers)
+        assert response.status_code == 403, response.text
 
 
 def test_a_new_account_never_inherits_stale_rules(

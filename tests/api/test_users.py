@@ -18,9 +18,11 @@ from nimplane.wiring import AppState
 from tests.support.identity import (
     ALL_ROLES,
     CAN,
+    DEPT_ADMIN,
     KNOWN_HASH,
     KNOWN_SECRET,
     PLACEMENTS,
+    SYSADMIN,
     TARGETS,
     USERS,
     VIEWER,
@@ -538,3 +540,29 @@ def test_changes_are_in_the_audit_trail(client: TestClient, admin: dict[str, str
         ("create", "users", "test-admin", 201),
     ]
     assert "another passphrase" not in str(logs)
+
+
+@pytest.mark.parametrize(
+    ("role", "where", "allowed"),
+    [
+        pytest.param(DEPT_ADMIN, "department", True, id="dept-admin-in-department"),
+        pytest.param(SYSADMIN, "project", True, id="sysadmin-of-a-project"),
+        pytest.param(SYSADMIN, "department", False, id="peer-sysadmin"),
+        pytest.param(SYSADMIN, "tenant", False, id="superior-sysadmin"),
+    ],
+)
+def test_setting_a_password_takes_strictly_more_than_the_user_holds(
+    client: TestClient,
+    state: AppState,
+    org: Org,
+    actors: dict[tuple[str, str], Account],
+    role: str,
+    where: str,
+    allowed: bool,
+) -> None:
+    """A System administrator of a department sets the password of a user it outranks, not
+    that of a peer or a superior (it could sign in as them)."""
+    user_id, _ = store_user(state, ((role, *scope_of(org, where)),))
+    caller = actors[(SYSADMIN, "department")]
+    response = client.post(f"{USERS}/{user_id}/password", headers=caller.headers)
+    assert response.status_code == (200 if allowed else 403), response.text

@@ -4,8 +4,10 @@ scope resolves to, and who may manage an account (no escalation through its cred
 A service account or user is not itself placed in the organisation; its place is where its
 access rules are. Managing one therefore takes the permission at every scope its rules name
 (reading it, at one of them); an account without rules belongs to the tenant and to whoever
-created it. Handing an account's powers to the caller (a new secret or password, or enabling
-it) also takes the right to grant each of its rules (`rbac.can_grant`).
+created it. Handing an account's powers to the caller (a new secret or password), or enabling
+or disabling it, takes strictly more than the account holds (`may_take_over`): the right to
+grant each of its rules (`rbac.can_grant`), and each of its rules strictly beneath one of the
+caller's (`rbac.outranks`), so no administrator takes over or locks out a peer or a superior.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from nimplane.domain.identity import SYSTEM_SUBJECT, AccessRule, Principal, User
 from nimplane.domain.rbac import (
     ROLES_BY_NAME,
     Action,
+    PlacedRole,
     ResourceType,
     ScopePath,
     ScopeType,
     can_grant,
     is_allowed,
+    outranks,
     role_allows,
 )
 
@@ -106,6 +110,29 @@ def may_hand_over(principal: Principal, rules: Iterable[tuple[AccessRule, ScopeP
         if role is None or not can_grant(principal, role, path):
             return False
     return True
+
+
+def placed(rules: Iterable[tuple[AccessRule, ScopePath]]) -> list[PlacedRole]:
+    """The rules as roles held in scopes (a rule naming an unknown role holds nothing)."""
+    return [
+        PlacedRole(ROLES_BY_NAME[rule.role_name], rule.scope_type, rule.scope_id, path)
+        for rule, path in rules
+        if rule.role_name in ROLES_BY_NAME
+    ]
+
+
+def may_take_over(
+    principal: Principal,
+    own: Iterable[tuple[AccessRule, ScopePath]],
+    rules: Iterable[tuple[AccessRule, ScopePath]],
+) -> bool:
+    """Whether the principal (whose rules, placed, are `own`) may manage the credentials of an
+    account holding `rules`, or enable or disable it: strictly more than the account holds.
+    It can grant each of them, and none is at one of its own roles and scopes or above
+    (`rbac.outranks`): a Department administrator manages an ML engineer of its department,
+    but not another Department administrator of it, nor a System administrator there."""
+    rules = list(rules)
+    return may_hand_over(principal, rules) and outranks(placed(own), placed(rules))
 
 
 # --- access rules as listed -------------------------------------------------------------------

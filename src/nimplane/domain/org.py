@@ -197,6 +197,11 @@ class Department:
         )
 
     @property
+    def parent_scope(self) -> ScopePath:
+        """The scope above it (its cluster): where its own quota and its deletion belong."""
+        return ScopePath(tenant_id=str(self.tenant_id), cluster_id=self.cluster_id)
+
+    @property
     def is_default(self) -> bool:
         return self.id == DEFAULT_DEPARTMENT_ID
 
@@ -800,3 +805,52 @@ def node_field(p: PlacedNode, name: str) -> Any:
         "gpuType": p.node.gpu_product if p.node.gpu_count else None,
         "clusterUuid": p.cluster_id,
     }.get(name)
+
+
+# --- over-provisioning ------------------------------------------------------------------------
+
+_UNITS: Final[dict[str, str]] = {"gpu": "GPUs", "cpu": "millicores", "memory": "MB"}
+
+
+def pool_capacity(pools: Sequence[NodePool], nodes: Iterable[Node]) -> dict[str, dict[str, float]]:
+    """What the nodes of each pool (by id) have: GPUs, CPU millicores and memory in MB."""
+    selectors = [p.selector for p in pools if not p.is_default]
+    by_name = {p.name: p.id for p in pools}
+    capacity = {p.id: {"gpu": 0.0, "cpu": 0.0, "memory": 0.0} for p in pools}
+    for node in nodes:
+        pool_id = by_name.get(pool_of(node, selectors))
+        if pool_id is None:
+            continue
+        have = capacity[pool_id]
+        have["gpu"] += node.gpu_count
+        have["cpu"] += node.cpu_millicores
+        have["memory"] += node.memory_mib * MB_PER_UNIT["Mib"]
+    return capacity
+
+
+def over_provisioned(
+    resources: Sequence[PoolQuota],
+    pools: Sequence[NodePool],
+    nodes: Iterable[Node],
+    what: str,
+) -> list[str]:
+    """A warning for each node pool and resource whose deserved quota is more than the pool's
+    nodes have. Accepted, as Run:ai accepts it (ARCHITECTURE.md, Organisation): a deserved
+    quota is a promise the scheduler keeps only as far as the nodes go."""
+    capacity = pool_capacity(pools, nodes)
+    names = {p.id: p.name for p in pools}
+    warnings = []
+    for item in resources:
+        have = capacity.get(item.node_pool_id or "")
+        if have is None:
+            continue
+        for kind in ("gpu", "cpu", "memory"):
+            asked = item.deserved(kind)
+            if asked is None or asked == UNLIMITED or asked <= have[kind]:
+                continue
+            warnings.append(
+                f"{what}: deserved {kind} {fmt(asked)} {_UNITS[kind]} in node pool "
+                f"'{names[item.node_pool_id or '']}' is more than its nodes have "
+                f"({fmt(have[kind])} {_UNITS[kind]}): over-provisioned"
+            )
+    return warnings

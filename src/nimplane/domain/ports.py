@@ -111,7 +111,9 @@ class WorkloadRepo(Protocol):
 
 
 class OrgRepo(Protocol):
-    def project(self, project_id: str) -> Project | None: ...
+    def project(self, project_id: str, *, for_share: bool = False) -> Project | None:
+        """A project as a workload sees it; `for_share` locks its row against deletion until
+        the transaction ends (PostgreSQL; SQLite has one writer anyway)."""
 
     def node_pool_names(self) -> frozenset[str]: ...
 
@@ -173,7 +175,9 @@ class OrgRepo(Protocol):
     def org_projects(self, department_id: str | None = None) -> list[OrgProject]:
         """Every project (of one department), in id order."""
 
-    def org_project(self, project_id: str) -> OrgProject | None: ...
+    def org_project(self, project_id: str, *, for_update: bool = False) -> OrgProject | None:
+        """A project; `for_update` locks its row until the transaction ends (a delete, so
+        that no workload is created in it meanwhile)."""
 
     def insert_project(self, project: OrgProject) -> str:
         """Store a new project (its `id` is not used) and return its id; AlreadyExists when

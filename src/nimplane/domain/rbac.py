@@ -211,3 +211,46 @@ def can_grant(principal: Principal, role: Role, where: ScopePath) -> bool:
         for resource_type, actions in role.grants.items()
         for action in actions
     )
+
+
+# --- who outranks whom (no takeover of a peer's or a superior's account) ----------------------
+
+
+@dataclass(frozen=True)
+class PlacedRole:
+    """A role held in a scope: the rule's scope type and id, and where that scope sits."""
+
+    role: Role
+    scope_type: str
+    scope_id: str
+    path: ScopePath
+
+
+def role_covers(role: Role, other: Role) -> bool:
+    """Whether `role` grants every permission `other` grants."""
+    return all(
+        actions <= role.grants.get(resource_type, frozenset())
+        for resource_type, actions in other.grants.items()
+    )
+
+
+def at_or_above(rule: PlacedRole, other: PlacedRole) -> bool:
+    """Whether `rule` is at `other`'s role and scope or above: its scope encloses or equals
+    `other`'s, and its role grants every permission `other`'s grants."""
+    return other.path.contains(rule.scope_type, rule.scope_id) and role_covers(
+        rule.role, other.role
+    )
+
+
+def strictly_above(rule: PlacedRole, other: PlacedRole) -> bool:
+    """`rule` is at or above `other`, and `other` is not at or above `rule`: a wider scope, or
+    the same scope with a role granting more."""
+    return at_or_above(rule, other) and not at_or_above(other, rule)
+
+
+def outranks(holder: Iterable[PlacedRole], rules: Iterable[PlacedRole]) -> bool:
+    """Whether each of `rules` lies strictly beneath one of the holder's rules. A rule at one
+    of the holder's own role and scope or above is beneath none of them (a peer, or a
+    superior); a holder's lesser extra rules never take away what a greater one gives."""
+    held = tuple(holder)
+    return all(any(strictly_above(h, rule) for h in held) for rule in rules)

@@ -27,7 +27,7 @@ from nimplane.domain.access import (
     dangling_scope,
     is_self,
     may_act_on_account,
-    may_hand_over,
+    may_take_over,
     password_issues,
     rule_field,
     rule_texts,
@@ -160,11 +160,16 @@ class IdentityService:
         if not self._may(principal, resource_type, action, subject):
             raise Forbidden(f"{DENIED}: {action.value} {resource_type.value} {what}.")
 
-    def _require_hand_over(self, principal: Principal, subject: _Subject, what: str) -> None:
-        if not may_hand_over(principal, ((r.rule, r.scope.path) for r in subject.rules)):
+    def _require_take_over(
+        self, tx: Transaction, principal: Principal, subject: _Subject, what: str, doing: str
+    ) -> None:
+        """Forbidden unless the caller holds strictly more than the account (`may_take_over`)."""
+        org = self._org(tx)
+        own = ((r, org.scope(r.scope_type, r.scope_id).path) for r in principal.rules)
+        if not may_take_over(principal, own, ((r.rule, r.scope.path) for r in subject.rules)):
             raise Forbidden(
-                f"{DENIED}: {what} holds access rules you may not grant, so you may not "
-                "obtain its credentials or enable it."
+                f"{DENIED}: {what} holds an access rule you may not grant, or one at your own "
+                f"role and scope or above, so you may not {doing}."
             )
 
     @staticmethod
@@ -245,16 +250,22 @@ class IdentityService:
     def update_service_account(
         self, principal: Principal, account_id: str, *, name: str | None, enabled: bool | None
     ) -> ServiceAccount:
-        """Rename, enable or disable an account. Enabling one hands its rules back to it, so it
-        takes the right to grant them; nobody disables the account they are signed in with."""
+        """Rename, enable or disable an account. Enabling or disabling one takes strictly more
+        than it holds (`may_take_over`); nobody disables the account they are signed in with."""
         now = self._clock()
 
         def apply(tx: Transaction) -> ServiceAccount:
             account, subject = self._load_account(tx, principal, account_id, Action.update)
             if enabled is False:
                 self._refuse_self(principal, subject, "disable")
-            if enabled is True and not account.enabled:
-                self._require_hand_over(principal, subject, f"service account '{account.name}'")
+            if enabled is not None and enabled != account.enabled:
+                self._require_take_over(
+                    tx,
+                    principal,
+                    subject,
+                    f"service account '{account.name}'",
+                    "enable it" if enabled else "disable it",
+                )
             new_name = name if name is not None and name != account.name else None
             new_enabled = enabled if enabled is not None and enabled != account.enabled else None
             if new_name is None and new_enabled is None:
@@ -296,7 +307,9 @@ class IdentityService:
         def apply(tx: Transaction) -> str:
             account, subject = self._load_account(tx, principal, account_id, Action.update)
             self._refuse_self(principal, subject, "regenerate the secret of")
-            self._require_hand_over(principal, subject, f"service account '{account.name}'")
+            self._require_take_over(
+                tx, principal, subject, f"service account '{account.name}'", "obtain its secret"
+            )
             tx.identity.update_service_account(
                 account.id, now=now, by=principal.subject, secret_hash=secret_hash
             )
@@ -385,7 +398,9 @@ class IdentityService:
         def apply(tx: Transaction) -> str:
             user, subject = self._load_user(tx, principal, user_id, Action.update)
             self._refuse_self(principal, subject, "reset the password of")
-            self._require_hand_over(principal, subject, f"user '{user.username}'")
+            self._require_take_over(
+                tx, principal, subject, f"user '{user.username}'", "set its password"
+            )
             tx.identity.update_user(
                 user.id, now=now, by=principal.subject, password_hash=password_hash
             )

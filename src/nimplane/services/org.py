@@ -19,6 +19,7 @@ from nimplane.domain.errors import (
     AlreadyExists,
     ComplianceIssue,
     Conflict,
+    Forbidden,
     Invalid,
     NotFound,
 )
@@ -39,6 +40,7 @@ from nimplane.domain.org import (
     merge_resources,
     node_field,
     node_pool_field,
+    over_provisioned,
     place_nodes,
     project_field,
     project_namespace,
@@ -292,10 +294,11 @@ class OrgService:
 
     def create_department(
         self, principal: Principal, *, name: str, cluster_id: str | None, fields: OrgUnitFields
-    ) -> Department:
+    ) -> tuple[Department, list[str]]:
+        """The new department, and a warning for each quota beyond what its pool has."""
         now = self._clock()
 
-        def insert(tx: Transaction) -> Department:
+        def insert(tx: Transaction) -> tuple[Department, list[str]]:
             cluster = _target_cluster(tx, cluster_id)
             require(principal, ResourceType.department, Action.create, cluster.scope, _in(cluster))
             pools = tx.org.node_pools()
@@ -323,21 +326,26 @@ class OrgService:
                 updated_by=principal.subject,
             )
             department = replace(department, id=tx.org.insert_department(department))
-            return _shown_department(department, [], pools)
+            return _shown_department(department, [], pools), self._over(department, pools)
 
         return self._store.write(insert)
 
     def update_department(
         self, principal: Principal, department_id: str, fields: OrgUnitFields
-    ) -> Department:
-        """PUT: the updatable fields become what the request gives (left out: cleared)."""
+    ) -> tuple[Department, list[str]]:
+        """PUT: the updatable fields become what the request gives (left out: cleared). A
+        change of its quota takes the permission above it (`_require_above`)."""
         now = self._clock()
 
-        def apply(tx: Transaction) -> Department:
+        def apply(tx: Transaction) -> tuple[Department, list[str]]:
             department = _department(tx, principal, department_id, Action.update, lock=True)
             pools = tx.org.node_pools()
             resources, issues = resolve_resources(fields.resources, pools)
             _invalid_if(issues + validate_default_node_pools(fields.default_node_pools, pools))
+            if effective_resources(resources, pools) != effective_resources(
+                department.resources, pools
+            ):
+                _require_above(tx, principal, department, Action.update, "the quota")
             projects = tx.org.org_projects(department.id)
             _check_quota(
                 resources,
@@ -357,25 +365,30 @@ class OrgService:
                 updated_by=principal.subject,
             )
             tx.org.update_department(updated)
-            return _shown_department(updated, projects, pools)
+            return _shown_department(updated, projects, pools), self._over(updated, pools)
 
         return self._store.write(apply)
 
     def set_department_resources(
         self, principal: Principal, department_id: str, items: Sequence[PoolQuota], *, merge: bool
-    ) -> tuple[PoolQuota, ...]:
-        """PUT (replace the list) or PATCH (`merge`: change the pools given) the quotas."""
+    ) -> tuple[tuple[PoolQuota, ...], list[str]]:
+        """PUT (replace the list) or PATCH (`merge`: change the pools given) the quotas, which
+        take the permission above the department (`_require_above`); the quotas after it and
+        a warning for each beyond what its pool has."""
         now = self._clock()
 
-        def apply(tx: Transaction) -> tuple[PoolQuota, ...]:
+        def apply(tx: Transaction) -> tuple[tuple[PoolQuota, ...], list[str]]:
             department = _department(tx, principal, department_id, Action.update, lock=True)
-            return _set_department_resources(tx, department, items, merge, now, principal.subject)
+            _require_above(tx, principal, department, Action.update, "the quota")
+            quotas = _set_department_resources(tx, department, items, merge, now, principal.subject)
+            return quotas, self._over(replace(department, resources=quotas), tx.org.node_pools())
 
         return self._store.write(apply)
 
     def delete_department(self, principal: Principal, department_id: str) -> None:
         def remove(tx: Transaction) -> list[str]:
             department = _department(tx, principal, department_id, Action.delete, lock=True)
+            _require_above(tx, principal, department, Action.delete, "the deletion")
             if department.is_default:
                 raise Conflict(
                     f"Department '{department.name}' is the embedded default; it cannot be deleted."
@@ -539,6 +552,10 @@ class OrgService:
                 raise Conflict(
                     f"Project '{project.name}' is the embedded default; it cannot be deleted."
                 )
+            # its row locked: a workload being created in it commits first (and is counted
+            # below), or waits and then finds no project
+            if tx.org.org_project(project.id, for_update=True) is None:
+                raise NotFound(f"Project {project_id} not found.")
             live = tx.workloads.count_live_in_project(project.id)
             if live:
                 raise Conflict(
@@ -569,6 +586,12 @@ class OrgService:
             return set_unit_resources(tx, unit, unit_id, items, now, by, merge=merge)
 
         return self._store.write(apply)
+
+    def _over(self, department: Department, pools: Sequence[NodePool]) -> list[str]:
+        """Warnings for the department's quotas beyond what their pools' nodes have."""
+        return over_provisioned(
+            department.resources, pools, self._backend.nodes(), f"department '{department.name}'"
+        )
 
     def _forget_all(self, subjects: Iterable[str]) -> None:
         for subject in subjects:
@@ -725,6 +748,21 @@ def _department(
         f"department '{department.name}'",
     )
     return department
+
+
+def _require_above(
+    tx: Transaction, principal: Principal, department: Department, action: Action, what: str
+) -> None:
+    """A department's own quota and its deletion belong to the scope above it (its cluster):
+    its own administrators may not grant themselves GPUs or delete their own department."""
+    if is_allowed(principal, ResourceType.department, action, department.parent_scope):
+        return
+    cluster = tx.org.cluster(department.cluster_id)
+    where = f"cluster '{cluster.name if cluster else department.cluster_id}'"
+    raise Forbidden(
+        f"You do not have sufficient permissions: {what} of department '{department.name}' "
+        f"belongs to {where}, and you may not {action.value} departments there."
+    )
 
 
 def _project(tx: Transaction, principal: Principal, project_id: str, action: Action) -> OrgProject:

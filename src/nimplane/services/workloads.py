@@ -105,9 +105,12 @@ def _load(
     include_deleted: bool = False,
 ) -> Workload:
     """A live workload (or, with `include_deleted`, a fully deleted one) on which the
-    principal may do `action`: else NotFound or Forbidden."""
+    principal may do `action`. One the principal may not read is NotFound, word for word as a
+    missing one (no existence oracle); one it may read but not change is Forbidden."""
     workload = tx.workloads.get(_parse_id(workload_id), include_deleted=include_deleted)
-    if workload is None:
+    if workload is None or not is_allowed(
+        principal, RESOURCE_TYPE, Action.read, project_scope(workload.project)
+    ):
         raise NotFound(f"Workload {workload_id} not found.")
     _require(principal, action, workload.project)
     return workload
@@ -168,7 +171,8 @@ class WorkloadService:
             issues = wire + validate_name(metadata.get("name"), as_prefix=as_prefix)
             project = None
             if isinstance(project_id, int | str) and not isinstance(project_id, bool):
-                project = tx.org.project(str(project_id))
+                # locked against a concurrent delete of the project until this commits
+                project = tx.org.project(str(project_id), for_share=True)
                 if project is None:
                     issues.append(
                         ComplianceIssue(

@@ -16,7 +16,7 @@ import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from nimplane.domain.errors import Unavailable
 
@@ -82,6 +82,23 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
                 yield conn  # autobegun; rolled back when the connection returns to the pool
     except OperationalError as exc:
         raise Unavailable("The database is unavailable; try again in a few minutes.") from exc
+
+
+def violated_foreign_key(exc: IntegrityError) -> bool:
+    """Whether an integrity error is a foreign-key violation (PostgreSQL's SQLSTATE 23503,
+    SQLite's message), which must never be reported as a name already taken."""
+    code = getattr(exc.orig, "sqlstate", None)
+    if code is not None:
+        return bool(code == "23503")
+    return "FOREIGN KEY" in str(exc.orig).upper()
+
+
+def violated_unique(exc: IntegrityError) -> bool:
+    """Whether an integrity error is a unique-constraint violation (23505, or SQLite's)."""
+    code = getattr(exc.orig, "sqlstate", None)
+    if code is not None:
+        return bool(code == "23505")
+    return "UNIQUE" in str(exc.orig).upper()
 
 
 def ping(engine: Engine) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from nimplane.domain.errors import AlreadyExists
+from nimplane.domain.errors import AlreadyExists, Conflict, NotFound
 from nimplane.domain.org import (
     Cluster,
     Department,
@@ -32,6 +32,7 @@ from nimplane.domain.org import (
     pool_quota_json,
 )
 from nimplane.domain.workloads import Project
+from nimplane.storage.db import violated_foreign_key, violated_unique
 from nimplane.storage.tables import (
     clusters,
     departments,
@@ -60,6 +61,7 @@ _PROJECT_BY_ID = (
     .join(clusters, clusters.c.id == projects.c.cluster_id)
     .where(projects.c.id == bindparam("id"))
 )
+_PROJECT_BY_ID_FOR_SHARE = _PROJECT_BY_ID.with_for_update(read=True, of=projects)
 _NODE_POOL_NAMES = select(node_pools.c.name)
 _CLUSTERS = select(clusters).order_by(clusters.c.created_at, clusters.c.id)
 _NODE_POOLS = (
@@ -199,11 +201,12 @@ class SqlOrgRepo:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def project(self, project_id: str) -> Project | None:
+    def project(self, project_id: str, *, for_share: bool = False) -> Project | None:
         key = _int_id(project_id)
         if key is None:
             return None
-        row = self._conn.execute(_PROJECT_BY_ID, {"id": key}).first()
+        query = _PROJECT_BY_ID_FOR_SHARE if for_share else _PROJECT_BY_ID
+        row = self._conn.execute(query, {"id": key}).first()
         if row is None:
             return None
         return Project(
@@ -278,7 +281,13 @@ class SqlOrgRepo:
                 insert(table).values(**values).returning(table.c.id)
             ).scalar_one()
         except IntegrityError as exc:  # the transaction rolls back as this propagates
-            raise AlreadyExists(taken) from exc
+            if violated_foreign_key(exc):
+                raise NotFound(
+                    f"What the new {table.name[:-1].replace('_', ' ')} belongs to no longer exists."
+                ) from exc
+            if violated_unique(exc):
+                raise AlreadyExists(taken) from exc
+            raise
         return str(inserted)
 
     # --- clusters ------------------------------------------------------------------------------
@@ -380,11 +389,14 @@ class SqlOrgRepo:
             query = query.where(projects.c.department_id == key)
         return [_to_project(row) for row in self._conn.execute(query)]
 
-    def org_project(self, project_id: str) -> OrgProject | None:
+    def org_project(self, project_id: str, *, for_update: bool = False) -> OrgProject | None:
         key = _int_id(project_id)
         if key is None:
             return None
-        row = self._conn.execute(_PROJECTS.where(projects.c.id == key)).first()
+        query = _PROJECTS.where(projects.c.id == key)
+        if for_update:  # PostgreSQL: a row lock until commit; SQLite has one writer anyway
+            query = query.with_for_update(of=projects)
+        row = self._conn.execute(query).first()
         return None if row is None else _to_project(row)
 
     def insert_project(self, project: OrgProject) -> str:
@@ -417,7 +429,12 @@ class SqlOrgRepo:
         _delete_workload_records(
             self._conn, (workloads.c.project_id == key) & workloads.c.torn_down_at.is_not(None)
         )
-        self._conn.execute(delete(projects).where(projects.c.id == key))
+        try:
+            self._conn.execute(delete(projects).where(projects.c.id == key))
+        except IntegrityError as exc:  # a workload still names it (the caller locks the row)
+            if not violated_foreign_key(exc):
+                raise
+            raise Conflict(f"Project {project_id} has workloads; delete them first.") from exc
 
 
 def _delete_workload_records(conn: Connection, which: ColumnElement[bool]) -> None:

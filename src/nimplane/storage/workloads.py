@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from nimplane.domain.conditions import Condition
-from nimplane.domain.errors import AlreadyExists
+from nimplane.domain.errors import AlreadyExists, NotFound
 from nimplane.domain.phases import Phase
 from nimplane.domain.workloads import (
     DesiredPhase,
@@ -32,6 +32,7 @@ from nimplane.domain.workloads import (
     Workload,
     WorkloadStatus,
 )
+from nimplane.storage.db import violated_foreign_key, violated_unique
 from nimplane.storage.tables import clusters, departments, projects, workloads
 
 _SELECT: Select[Any] = (
@@ -295,6 +296,12 @@ class SqlWorkloadRepo:
                 },
             )
         except IntegrityError as exc:  # the transaction rolls back as this propagates
+            if violated_foreign_key(exc):  # its project went (callers lock it: a last resort)
+                raise NotFound(
+                    f"Project {workload.project.id} ('{workload.project.name}') not found."
+                ) from exc
+            if not violated_unique(exc):
+                raise
             raise AlreadyExists(
                 f"A workload named '{workload.name}' already exists in project "
                 f"'{workload.project.name}'"

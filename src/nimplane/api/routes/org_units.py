@@ -84,7 +84,8 @@ async def create_department(request: Request) -> Response:
             fields=unit_fields(req, req.resources),
         )
 
-    return json_response(department_view(await as_caller(request, run)), 201)
+    department, warnings = await as_caller(request, run)
+    return json_response(department_view(department), 201, warnings=warnings)
 
 
 @router.get(
@@ -155,7 +156,8 @@ async def update_department(request: Request, department_id: str = DepartmentId)
             principal, department_id, unit_fields(req, req.resources)
         )
 
-    return json_response(department_view(await as_caller(request, run)))
+    department, warnings = await as_caller(request, run)
+    return json_response(department_view(department), warnings=warnings)
 
 
 @router.delete(
@@ -182,7 +184,8 @@ async def _set_department_resources(request: Request, department_id: str, merge:
         items = pool_quotas(parse(ResourcesUpdateRequest, body.parse()).root)
         return state.org.set_department_resources(principal, department_id, items, merge=merge)
 
-    return json_response(resources_view(await as_caller(request, run)))
+    quotas, warnings = await as_caller(request, run)
+    return json_response(resources_view(quotas), warnings=warnings)
 
 
 @router.put(
