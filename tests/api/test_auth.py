@@ -408,6 +408,7 @@ BAD_TOKENS: list[Any] = [
     pytest.param(_signed(account_id="00000000-0000-0000-0000-000000000000"), id="other-account"),
     pytest.param(_signed(credentials_epoch=-1), id="older-credentials-epoch"),
     pytest.param(_signed(credentials_epoch="0"), id="credentials-epoch-not-an-int"),
+    pytest.param(_signed(exp="9999999999"), id="exp-not-a-number"),
     pytest.param(_unsigned, id="alg-none"),
     pytest.param(_tampered_sub, id="tampered-payload"),
     pytest.param(

@@ -127,11 +127,8 @@ class TokenService:
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated("The token is malformed or its signature is invalid.") from exc
         now = self.clock()
-        try:
-            expires_at, issued_at = int(claims["exp"]), int(claims["iat"])
-            not_before = int(claims.get("nbf", issued_at))
-        except (TypeError, ValueError) as exc:
-            raise Unauthenticated("The token is malformed or its signature is invalid.") from exc
+        expires_at, issued_at = _seconds(claims["exp"]), _seconds(claims["iat"])
+        not_before = _seconds(claims.get("nbf", issued_at))
         if expires_at <= now:
             raise Unauthenticated("The token has expired.")
         if not_before > now or issued_at > now:
@@ -147,6 +144,13 @@ class TokenService:
             binding=_binding(claims),
             family_id=_text(claims.get("family_id")),
         )
+
+
+def _seconds(value: Any) -> int:
+    """A NumericDate claim (RFC 7519: a number of seconds), or Unauthenticated."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unauthenticated("The token is malformed: its times must be numbers of seconds.")
+    return int(value)
 
 
 def _text(value: Any) -> str | None:
