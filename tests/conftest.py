@@ -17,6 +17,7 @@ from nimplane.settings import AuthSettings, Settings
 from nimplane.wiring import AppState, build_state
 from tests.support.db import configured_database_url, delete_workloads, reset_postgres
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
+from tests.support.tokens import issue_token
 
 VALID_SPEC: dict[str, Any] = {
     "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3",
@@ -80,7 +81,7 @@ def client(state: AppState) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="session")
 def admin_token(app_state: AppState) -> str:
-    return app_state.auth.tokens.issue(CLIENT_ID, "service-account")
+    return issue_token(app_state, CLIENT_ID)
 
 
 @pytest.fixture

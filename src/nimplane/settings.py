@@ -25,6 +25,13 @@ class AuthSettings(BaseModel):
         description="How long a token's resolved account and access rules are reused before "
         "being read again (changes made through this process apply at once).",
     )
+    refresh_token_max_lifetime_seconds: int = Field(
+        86_400,
+        ge=60,
+        description="Absolute lifetime of a sign-in: no refresh token (nor an access token it "
+        "mints) outlives the client-credentials or password grant its chain started with by "
+        "more than this; then the client signs in again.",
+    )
     signing_key: SecretStr | None = Field(
         None,
         description="HS256 signing key. Unset: a random key is generated and kept in the data dir.",

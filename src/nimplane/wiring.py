@@ -245,7 +245,12 @@ def _build_services(
         first_look_after=timedelta(seconds=settings.lifecycle.resync_seconds),
     )
     metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))
-    auth = Authenticator(store, tokens, settings.auth.principal_cache_seconds)
+    auth = Authenticator(
+        store,
+        tokens,
+        settings.auth.principal_cache_seconds,
+        refresh_max_lifetime_seconds=settings.auth.refresh_token_max_lifetime_seconds,
+    )
     org = OrgService(store, cluster, auth.forget)
     if not gives_quota_to(settings.organisation, embedded.department, embedded.project):
         seed_default_quota(store, org, cluster)

@@ -15,6 +15,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.domain.identity import AccountBinding
 from nimplane.domain.ports import Transaction
 from nimplane.services.secrets_hashing import hash_secret
 from nimplane.services.workloads import utc_now
@@ -22,6 +23,7 @@ from nimplane.settings import Settings
 from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
+from tests.support.tokens import binding_of, issue_token
 
 NIM = "/api/v2/workloads/nim-services"
 V1 = "/api/v1/token"
@@ -45,8 +47,11 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def claims(settings: Settings, **changes: Any) -> dict[str, Any]:
-    """The claims of a valid access token of the bootstrap administrator, with changes."""
+def claims(
+    settings: Settings, binding: AccountBinding | None = None, **changes: Any
+) -> dict[str, Any]:
+    """The claims of a valid access token of the bootstrap administrator (bound to its
+    account when `binding` is given), with changes."""
     now = int(time.time())
     payload: dict[str, Any] = {
         "iss": settings.auth.issuer,
@@ -58,6 +63,8 @@ def claims(settings: Settings, **changes: Any) -> dict[str, Any]:
         "subject_type": "service-account",
         "token_use": "access",
     }
+    if binding is not None:
+        payload.update(account_id=binding.uid, credentials_epoch=binding.epoch)
     payload.update(changes)
     return payload
 
@@ -345,10 +352,11 @@ def _signed(
     """A token with the administrator's claims (changed), signed with `key` (the server's by
     default) and carrying `kid` ("same": the server's kid; None: no kid)."""
 
-    def make(settings: Settings, _state: AppState) -> dict[str, str]:
+    def make(settings: Settings, state: AppState) -> dict[str, str]:
         server_key = signing_key(settings)
         header_kid = kid_of(server_key) if kid == "same" else kid
-        payload = {k: v for k, v in claims(settings, **changes).items() if v is not None}
+        payload = claims(settings, binding_of(state, CLIENT_ID), **changes)
+        payload = {k: v for k, v in payload.items() if v is not None}
         return _bearer(sign(payload, key or server_key, header_kid))
 
     return make
@@ -357,7 +365,10 @@ def _signed(
 def _tampered_sub(_settings: Settings, state: AppState) -> dict[str, str]:
     """A genuine token of an unknown subject whose payload now names the administrator, with
     the original signature: would be an administrator's token if signatures went unchecked."""
-    header, payload, signature = state.auth.tokens.issue("nobody", "service-account").split(".")
+    admin = binding_of(state, CLIENT_ID)
+    header, payload, signature = state.auth.tokens.issue("nobody", "service-account", admin).split(
+        "."
+    )
     changed = json.loads(b64url_decode(payload))
     changed["sub"] = CLIENT_ID
     return _bearer(f"{header}.{b64url(json.dumps(changed).encode())}.{signature}")
@@ -371,7 +382,7 @@ def _unsigned(settings: Settings, _state: AppState) -> dict[str, str]:
 
 
 def _admin_token(state: AppState, token_use: str = "access") -> str:
-    return state.auth.tokens.issue(CLIENT_ID, "service-account", token_use=token_use)
+    return issue_token(state, CLIENT_ID, token_use=token_use)
 
 
 NOW = int(time.time())
@@ -393,12 +404,15 @@ BAD_TOKENS: list[Any] = [
     pytest.param(_signed(kid=None), id="no-kid"),
     pytest.param(_signed(iss="someone-else"), id="wrong-issuer"),
     pytest.param(_signed(exp=None), id="no-exp"),
+    pytest.param(_signed(account_id=None, credentials_epoch=None), id="not-bound-to-an-account"),
+    pytest.param(_signed(account_id="00000000-0000-0000-0000-000000000000"), id="other-account"),
+    pytest.param(_signed(credentials_epoch=-1), id="older-credentials-epoch"),
+    pytest.param(_signed(credentials_epoch="0"), id="credentials-epoch-not-an-int"),
+    pytest.param(_signed(exp="9999999999"), id="exp-not-a-number"),
     pytest.param(_unsigned, id="alg-none"),
     pytest.param(_tampered_sub, id="tampered-payload"),
     pytest.param(
-        lambda s, st: _bearer(
-            st.auth.tokens.issue("nobody-" + uuid.uuid4().hex, "service-account")
-        ),
+        lambda s, st: _bearer(issue_token(st, "nobody-" + uuid.uuid4().hex)),
         id="unknown-subject",
     ),
     pytest.param(lambda s, st: _bearer(_admin_token(st, "refresh")), id="refresh-as-access"),

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from nimplane.api.app import create_app
 from nimplane.settings import Settings
 from nimplane.wiring import BOOTSTRAP_FILE, GENERATED_CLIENT_ID, SIGNING_KEY_FILE, build_state
+from tests.support.tokens import issue_token
 
 
 def _token(client: TestClient, client_id: str, secret: str) -> int:
@@ -80,7 +81,7 @@ def test_default_project_gets_the_clusters_gpus_once(tmp_path: Path) -> None:
         data_dir=tmp_path, bootstrap_client_id="ops", bootstrap_client_secret="ops-secret-1234"
     )
     state = build_state(settings)
-    token = state.auth.tokens.issue("ops", "service-account")
+    token = issue_token(state, "ops")
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(settings, state=state)) as client:
         project = client.get("/api/v1/org-unit/projects/1", headers=headers).json()

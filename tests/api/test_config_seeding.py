@@ -27,6 +27,7 @@ from nimplane.storage.db import create_db_engine
 from nimplane.storage.store import SqlStore
 from nimplane.wiring import AppState, build_state
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
+from tests.support.tokens import issue_token
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nimplane.yaml"
 DEPARTMENTS = "/api/v1/org-unit/departments"
@@ -196,7 +197,7 @@ def start(settings: Settings, environ: dict[str, str] | None = None) -> AppState
 
 
 def admin_headers(state: AppState) -> dict[str, str]:
-    return {"Authorization": f"Bearer {state.auth.tokens.issue(CLIENT_ID, 'service-account')}"}
+    return {"Authorization": f"Bearer {issue_token(state, CLIENT_ID)}"}
 
 
 def login(client: TestClient, username: str, password: str) -> Any:

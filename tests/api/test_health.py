@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
 from nimplane.backends.simulated import SimulatedCluster
+from nimplane.domain.identity import AccountBinding
 from nimplane.domain.simulation import Timings
 from nimplane.metrics import Metrics
 from nimplane.services.audit import AuditService
@@ -60,7 +61,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["code"] == 503
-        token = state.auth.tokens.issue("someone", "service-account")
+        token = state.auth.tokens.issue("someone", "service-account", AccountBinding("x", 0))
         listed = client.get("/api/v1/workloads", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 503
         assert "Traceback" not in listed.text

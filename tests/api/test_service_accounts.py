@@ -35,6 +35,7 @@ from tests.support.identity import (
     matrix_actors,
     scope_of,
     store_account,
+    token_headers,
     unique,
     validate,
 )
@@ -229,7 +230,10 @@ def test_disable_and_enable(client: TestClient, admin: dict[str, str]) -> None:
     enabled = client.patch(f"{SA}/{account.id}", json={"enabled": True}, headers=admin)
     assert enabled.json()["enabled"] is True
     assert _grant_status(client, account.client_id, account.secret) == 200
-    assert _my_rules(client, account.headers) == 0
+    # the disable revoked the tokens issued before it: enabling brings back the secret only
+    assert _my_rules(client, account.headers) is None
+    fresh = token_headers(client, account.client_id, account.secret)
+    assert _my_rules(client, fresh) == 0
 
 
 def test_rename_keeps_the_client_id_and_the_rules(

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.domain.errors import Unauthenticated
+from nimplane.domain.identity import AccountBinding
 from nimplane.services.auth import Authenticator
 from nimplane.services.tokens import TokenService
 from nimplane.services.workloads import utc_now
@@ -37,6 +38,7 @@ from tests.support.identity import (
     unique,
 )
 from tests.support.server import CLIENT_ID
+from tests.support.tokens import binding_of, issue_token
 
 ME = "/api/v1/authorization/me/access-rules"
 
@@ -93,8 +95,16 @@ def test_identity_endpoints_refuse_every_bad_token(
 # --- tokens whose account changed -------------------------------------------------------------
 
 
-def _signed(state: AppState, subject: str, subject_type: str, **changes: Any) -> dict[str, str]:
-    """A genuine token (the server's key and kid) with chosen claims."""
+def _signed(
+    state: AppState,
+    subject: str,
+    subject_type: str,
+    binding: AccountBinding | None = None,
+    **changes: Any,
+) -> dict[str, str]:
+    """A genuine token (the server's key and kid) with chosen claims, bound to the account
+    the subject names now (or to `binding`)."""
+    binding = binding or binding_of(state, subject, subject_type)
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": state.settings.auth.issuer,
@@ -105,6 +115,8 @@ def _signed(state: AppState, subject: str, subject_type: str, **changes: Any) ->
         "jti": str(uuid.uuid4()),
         "subject_type": subject_type,
         "token_use": "access",
+        "account_id": binding.uid,
+        "credentials_epoch": binding.epoch,
     }
     claims.update(changes)
     token = jwt.encode(
@@ -149,12 +161,13 @@ def disabled_service_account(client: TestClient, admin: dict[str, str], state: A
 
 
 def recreated_service_account(client: TestClient, admin: dict[str, str], state: AppState) -> Any:
-    """A token of an earlier account of the same name: issued before this one existed."""
-    name = unique("again")
-    old = _signed(state, name, "service-account", iat=int(time.time()) - 5)
-    account = api_account(client, admin, name=name)
+    """A token of an earlier account of the same name, deleted and re-created at once (in
+    the same second, as a rule): the token is bound to the earlier account's uid."""
+    old = api_account(client, admin)
+    assert client.delete(f"{SA}/{old.id}", headers=admin).status_code == 204
+    account = api_account(client, admin, name=old.client_id)
     grant(client, admin, account.client_id, VIEWER, "project", "1")
-    return old
+    return old.headers
 
 
 def deleted_user(client: TestClient, admin: dict[str, str], state: AppState) -> Any:
@@ -173,21 +186,21 @@ def disabled_user(client: TestClient, admin: dict[str, str], state: AppState) ->
 
 
 def recreated_user(client: TestClient, admin: dict[str, str], state: AppState) -> Any:
-    username = f"{unique('again')}@example.com"
-    old = _signed(state, username, "user", iat=int(time.time()) - 5)
-    assert client.post(USERS, json={"email": username}, headers=admin).status_code == 201
-    return old
+    old = _user(client, admin)
+    assert client.delete(f"{USERS}/{old['id']}", headers=admin).status_code == 204
+    assert client.post(USERS, json={"email": old["username"]}, headers=admin).status_code == 201
+    return old["headers"]
 
 
 def user_token_naming_a_service_account(
     client: TestClient, admin: dict[str, str], state: AppState
 ) -> Any:
     """Subject types never mix: a service account's client id is no username."""
-    return _signed(state, CLIENT_ID, "user")
+    return _signed(state, CLIENT_ID, "user", binding_of(state, CLIENT_ID))
 
 
 def unknown_subject_type(client: TestClient, admin: dict[str, str], state: AppState) -> Any:
-    return _signed(state, CLIENT_ID, "group")
+    return _signed(state, CLIENT_ID, "group", binding_of(state, CLIENT_ID))
 
 
 def issued_in_the_future(client: TestClient, admin: dict[str, str], state: AppState) -> Any:
@@ -266,13 +279,7 @@ def test_refresh_tokens_of_changed_accounts_are_refused(
         refresh = user["refresh"]
         client.delete(f"{USERS}/{user['id']}", headers=admin)
         if kind == "recreated-user":
-            # a refresh token issued in the same second as the new account would pass:
-            # age it, as every real predecessor's token is
-            claims = jwt.decode(refresh, options={"verify_signature": False})
-            claims["iat"] -= 5
-            refresh = jwt.encode(
-                claims, signing_key(state.settings), "HS256", headers={"kid": state.auth.tokens.kid}
-            )
+            # re-created at once, within the second of the refresh token's `iat` as a rule
             client.post(USERS, json={"email": user["username"]}, headers=admin)
     v1 = client.post(TOKEN, json={"grantType": "refresh_token", "refreshToken": refresh})
     assert v1.status_code == 401, v1.text
@@ -311,7 +318,7 @@ def test_a_generated_key_is_kept_and_survives_a_restart(tmp_path: Path) -> None:
     int(first_key, 16)
     assert load_signing_key(_settings(tmp_path)) == first_key  # a restart reads it back
     before = TokenService(first_key, issuer="nimplane", ttl_seconds=3600)
-    token = before.issue("someone", "service-account")
+    token = before.issue("someone", "service-account", AccountBinding("uid", 0))
     after = TokenService(load_signing_key(_settings(tmp_path)), issuer="nimplane", ttl_seconds=60)
     assert after.verify(token).subject == "someone"
     assert jwt.get_unverified_header(token)["kid"] == hashlib.sha256(first_key).hexdigest()[:16]
@@ -321,7 +328,9 @@ def test_each_data_dir_generates_its_own_key(tmp_path: Path) -> None:
     one = load_signing_key(_settings(tmp_path / "one"))
     two = load_signing_key(_settings(tmp_path / "two"))
     assert one != two
-    token = TokenService(one, issuer="nimplane", ttl_seconds=60).issue("x", "service-account")
+    token = TokenService(one, issuer="nimplane", ttl_seconds=60).issue(
+        "x", "service-account", AccountBinding("uid", 0)
+    )
     other = TokenService(two, issuer="nimplane", ttl_seconds=60)
     assert other.kid != TokenService(one, issuer="nimplane", ttl_seconds=60).kid
     with pytest.raises(Unauthenticated, match="kid"):
@@ -336,14 +345,14 @@ def test_a_configured_key_wins_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_a_changed_key_refuses_earlier_tokens(state: AppState) -> None:
     """Rotating the configured key (a restart with another) ends every token issued before."""
-    old = state.auth.tokens.issue(CLIENT_ID, "service-account")
+    old = issue_token(state, CLIENT_ID)
     rotated = Authenticator(
         state.store, TokenService(b"rotated-key-" * 4, issuer="nimplane", ttl_seconds=60), 0
     )
     with pytest.raises(Unauthenticated, match="kid"):
         rotated.authenticate(f"Bearer {old}")
     assert (
-        rotated.authenticate(f"Bearer {rotated.tokens.issue(CLIENT_ID, 'service-account')}").subject
+        rotated.authenticate(f"Bearer {issue_token(state, CLIENT_ID, auth=rotated)}").subject
         == CLIENT_ID
     )
 

@@ -16,6 +16,7 @@ from nimplane.domain.rbac import ROLES_BY_NAME
 from nimplane.services.secrets_hashing import hash_secret
 from nimplane.services.workloads import utc_now
 from nimplane.wiring import AppState
+from tests.support.tokens import issue_token
 
 SA = "/api/v1/service-accounts"
 USERS = "/api/v1/users"
@@ -115,7 +116,7 @@ def store_account(
         return account.id
 
     account_id = state.store.write(work)
-    token = state.auth.tokens.issue(name, "service-account")
+    token = issue_token(state, name)
     return Account(account_id, name, KNOWN_SECRET, bearer(token))
 
 

@@ -15,6 +15,7 @@ from nimplane.domain.ports import Transaction
 from nimplane.services.workloads import utc_now
 from nimplane.storage import tables
 from nimplane.wiring import AppState
+from tests.support.tokens import issue_token
 
 DEPARTMENTS = "/api/v1/org-unit/departments"
 PROJECTS = "/api/v1/org-unit/projects"
@@ -75,7 +76,7 @@ def caller(state: AppState, role: str, scope_type: str, scope_id: str) -> dict[s
         )
 
     state.store.write(add)
-    return {"Authorization": f"Bearer {state.auth.tokens.issue(client_id, 'service-account')}"}
+    return {"Authorization": f"Bearer {issue_token(state, client_id)}"}
 
 
 def gpu(deserved: float, pool: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -25,6 +25,10 @@ class ServiceAccount:
     created_by: str | None = None
     updated_at: datetime | None = None
     updated_by: str | None = None
+    uid: str = ""
+    """Immutable and never reused: what tokens are bound to (see `AccountBinding`)."""
+    token_epoch: int = 0
+    """Bumped by every change that revokes the account's tokens (`revokes_tokens`)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class User:
     created_by: str
     updated_at: datetime | None = None
     updated_by: str | None = None
+    uid: str = ""
+    token_epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,3 +68,34 @@ class Principal:
     subject: str
     subject_type: str
     rules: tuple[AccessRule, ...]
+
+
+@dataclass(frozen=True)
+class AccountBinding:
+    """What a token is bound to: the account's immutable uid and its token epoch when the
+    token was issued. A token passes only while both still match the stored account, so a
+    credential change, a disable or a delete (and a re-created account of the same name, which
+    gets a new uid) ends every token issued before it."""
+
+    uid: str
+    epoch: int
+
+
+def revokes_tokens(*, credentials_changed: bool, enabled: bool | None) -> bool:
+    """Whether a change of an account ends the tokens issued before it: a new secret or
+    password, or a disable. (A delete ends them as well: the uid is gone for good.)"""
+    return credentials_changed or enabled is False
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """A refresh token as the server tracks it: its sign-in (family), when that started,
+    whether the token was exchanged already and whether the family was revoked."""
+
+    token_id: str
+    family_id: str
+    subject_type: str
+    account_uid: str
+    family_started_at: datetime
+    used_at: datetime | None
+    family_revoked_at: datetime | None

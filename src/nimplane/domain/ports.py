@@ -12,7 +12,7 @@ from nimplane.domain.audit import AuditEntry
 from nimplane.domain.cluster import Node
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import HistoryRecord, PhaseUpdate
-from nimplane.domain.identity import AccessRule, ServiceAccount, User
+from nimplane.domain.identity import AccessRule, RefreshRecord, ServiceAccount, User
 from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
 from nimplane.domain.pods import Pod
 from nimplane.domain.workloads import (
@@ -215,14 +215,17 @@ class IdentityRepo(Protocol):
         name: str | None = None,
         enabled: bool | None = None,
         secret_hash: str | None = None,
+        revoke_tokens: bool = False,
     ) -> None:
-        """Change the given fields (None: unchanged)."""
+        """Change the given fields (None: unchanged); `revoke_tokens` bumps the account's
+        token epoch, which ends every token issued before."""
 
     def delete_service_account(self, account_id: str) -> None: ...
 
     def upsert_service_account(
         self, name: str, client_id: str, secret_hash: str, now: datetime, by: str
-    ) -> ServiceAccount: ...
+    ) -> ServiceAccount:
+        """Create the account, or give it this secret (a changed secret bumps its epoch)."""
 
     # local users (a user's username is the subject of its tokens and rules)
     def user(self, user_id: str) -> User | None: ...
@@ -243,9 +246,10 @@ class IdentityRepo(Protocol):
         password_hash: str | None = None,
         enabled: bool | None = None,
         expected_password_hash: str | None = None,
+        revoke_tokens: bool = False,
     ) -> bool:
         """Change the given fields; with `expected_password_hash`, only if the stored hash
-        still is that one. Whether a row was written."""
+        still is that one; `revoke_tokens` bumps the token epoch. Whether a row was written."""
 
     def delete_user(self, user_id: str) -> None: ...
 
@@ -293,6 +297,31 @@ class IdentityRepo(Protocol):
 
     def scopes(self) -> list[Scope]:
         """Every tenant, cluster, department and project, as scopes access rules may name."""
+
+
+class TokenRepo(Protocol):
+    """Sign-ins (token families) and the refresh tokens rotated from them."""
+
+    def start_family(
+        self, family_id: str, subject_type: str, account_uid: str, token_id: str, now: datetime
+    ) -> None:
+        """Record a sign-in and its first refresh token."""
+
+    def refresh_token(self, token_id: str) -> RefreshRecord | None:
+        """The refresh token and its family, locked until the transaction ends (PostgreSQL)."""
+
+    def use_refresh_token(self, token_id: str, now: datetime) -> bool:
+        """Mark the token exchanged; False when it already was (a concurrent exchange)."""
+
+    def add_refresh_token(self, token_id: str, family_id: str, now: datetime) -> None: ...
+
+    def revoke_family(self, family_id: str, now: datetime) -> None: ...
+
+    def family_revoked(self, family_id: str) -> bool:
+        """Whether the family was revoked (or is gone: pruned, or never existed)."""
+
+    def prune_families(self, started_before: datetime) -> int:
+        """Remove the families (and their refresh tokens) started before; how many."""
 
 
 class EventRepo(Protocol):
@@ -368,6 +397,9 @@ class Transaction(Protocol):
 
     @property
     def audit(self) -> AuditRepo: ...
+
+    @property
+    def tokens(self) -> TokenRepo: ...
 
     @property
     def events(self) -> EventRepo: ...

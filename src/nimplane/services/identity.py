@@ -42,7 +42,7 @@ from nimplane.domain.errors import (
     Invalid,
     NotFound,
 )
-from nimplane.domain.identity import AccessRule, Principal, ServiceAccount, User
+from nimplane.domain.identity import AccessRule, Principal, ServiceAccount, User, revokes_tokens
 from nimplane.domain.ports import Store, Transaction
 from nimplane.domain.queries import ListQuery, run_query
 from nimplane.domain.rbac import (
@@ -273,7 +273,12 @@ class IdentityService:
             if new_name is not None:
                 self._check_account_name(tx, new_name, account.id)
             tx.identity.update_service_account(
-                account.id, now=now, by=principal.subject, name=new_name, enabled=new_enabled
+                account.id,
+                now=now,
+                by=principal.subject,
+                name=new_name,
+                enabled=new_enabled,
+                revoke_tokens=revokes_tokens(credentials_changed=False, enabled=new_enabled),
             )
             updated = tx.identity.service_account(account.id)
             assert updated is not None
@@ -284,7 +289,8 @@ class IdentityService:
         return account
 
     def delete_service_account(self, principal: Principal, account_id: str) -> None:
-        """Delete an account and its access rules; its tokens stop working at once."""
+        """Delete an account and its access rules; its tokens stop working at once (its uid,
+        which they are bound to, is gone for good)."""
 
         def remove(tx: Transaction) -> str:
             account, subject = self._load_account(tx, principal, account_id, Action.delete)
@@ -311,7 +317,11 @@ class IdentityService:
                 tx, principal, subject, f"service account '{account.name}'", "obtain its secret"
             )
             tx.identity.update_service_account(
-                account.id, now=now, by=principal.subject, secret_hash=secret_hash
+                account.id,
+                now=now,
+                by=principal.subject,
+                secret_hash=secret_hash,
+                revoke_tokens=revokes_tokens(credentials_changed=True, enabled=None),
             )
             return account.client_id
 
@@ -402,7 +412,11 @@ class IdentityService:
                 tx, principal, subject, f"user '{user.username}'", "set its password"
             )
             tx.identity.update_user(
-                user.id, now=now, by=principal.subject, password_hash=password_hash
+                user.id,
+                now=now,
+                by=principal.subject,
+                password_hash=password_hash,
+                revoke_tokens=revokes_tokens(credentials_changed=True, enabled=None),
             )
             return user.username
 
@@ -434,11 +448,13 @@ class IdentityService:
                 by=principal.subject,
                 password_hash=password_hash,
                 expected_password_hash=user.password_hash,
+                revoke_tokens=revokes_tokens(credentials_changed=True, enabled=None),
             )
             if not changed:
                 raise Conflict("The password changed meanwhile; try again.")
 
         self._store.write(apply)
+        self._forget(user.username)
 
     # --- access rules -------------------------------------------------------------------------
 

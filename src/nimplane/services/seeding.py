@@ -27,6 +27,7 @@ from nimplane.config_file import OrganisationConfig, ResourcesConfig
 from nimplane.domain.access import SERVICE_ACCOUNT, USER, password_issues
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.errors import ComplianceIssue
+from nimplane.domain.identity import revokes_tokens
 from nimplane.domain.org import (
     Cluster,
     Department,
@@ -498,7 +499,11 @@ class _Seeding:
                     self.changes.append(f"created user '{c.name}'")
                 elif new_hash is not None:
                     self.tx.identity.update_user(
-                        user.id, now=self.now, by=SYSTEM, password_hash=new_hash
+                        user.id,
+                        now=self.now,
+                        by=SYSTEM,
+                        password_hash=new_hash,
+                        revoke_tokens=revokes_tokens(credentials_changed=True, enabled=None),
                     )
                     self.changes.append(f"set the password of user '{c.name}'")
                 continue
@@ -510,7 +515,11 @@ class _Seeding:
                 self.changes.append(f"created service account '{c.name}'")
             elif new_hash is not None:
                 self.tx.identity.update_service_account(
-                    account.id, now=self.now, by=SYSTEM, secret_hash=new_hash
+                    account.id,
+                    now=self.now,
+                    by=SYSTEM,
+                    secret_hash=new_hash,
+                    revoke_tokens=revokes_tokens(credentials_changed=True, enabled=None),
                 )
                 self.changes.append(f"set the secret of service account '{c.name}'")
 

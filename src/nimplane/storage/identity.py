@@ -3,6 +3,7 @@ access rules may name (read from the organisation tables)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +67,8 @@ def _account(row: Row[Any]) -> ServiceAccount:
         created_by=row.created_by,
         updated_at=row.updated_at,
         updated_by=row.updated_by,
+        uid=row.uid,
+        token_epoch=row.token_epoch,
     )
 
 
@@ -79,7 +82,13 @@ def _user(row: Row[Any]) -> User:
         created_by=row.created_by,
         updated_at=row.updated_at,
         updated_by=row.updated_by,
+        uid=row.uid,
+        token_epoch=row.token_epoch,
     )
+
+
+def _new_uid() -> str:
+    return str(uuid.uuid4())
 
 
 def _rule(row: Row[Any]) -> AccessRule:
@@ -139,6 +148,7 @@ class SqlIdentityRepo:
                     created_by=by,
                     updated_at=now,
                     updated_by=by,
+                    uid=_new_uid(),
                 )
                 .returning(service_accounts.c.id)
             ).scalar_one()
@@ -157,8 +167,11 @@ class SqlIdentityRepo:
         name: str | None = None,
         enabled: bool | None = None,
         secret_hash: str | None = None,
+        revoke_tokens: bool = False,
     ) -> None:
         values: dict[str, Any] = {"updated_at": now, "updated_by": by}
+        if revoke_tokens:
+            values["token_epoch"] = service_accounts.c.token_epoch + 1
         if name is not None:
             values["name"] = name
         if enabled is not None:
@@ -187,13 +200,18 @@ class SqlIdentityRepo:
                     enabled=True,
                     created_at=now,
                     created_by=by,
+                    uid=_new_uid(),
                 )
             )
         elif existing.secret_hash != secret_hash:
             self._conn.execute(
                 update(service_accounts)
                 .where(service_accounts.c.client_id == client_id)
-                .values(secret_hash=secret_hash, enabled=True)
+                .values(
+                    secret_hash=secret_hash,
+                    enabled=True,
+                    token_epoch=service_accounts.c.token_epoch + 1,
+                )
             )
         account = self.service_account_by_client_id(client_id)
         assert account is not None
@@ -229,6 +247,7 @@ class SqlIdentityRepo:
                     created_by=by,
                     updated_at=now,
                     updated_by=by,
+                    uid=_new_uid(),
                 )
                 .returning(users.c.id)
             ).scalar_one()
@@ -247,8 +266,11 @@ class SqlIdentityRepo:
         password_hash: str | None = None,
         enabled: bool | None = None,
         expected_password_hash: str | None = None,
+        revoke_tokens: bool = False,
     ) -> bool:
         values: dict[str, Any] = {"updated_at": now, "updated_by": by}
+        if revoke_tokens:
+            values["token_epoch"] = users.c.token_epoch + 1
         if password_hash is not None:
             values["password_hash"] = password_hash
         if enabled is not None:

@@ -17,6 +17,7 @@ from nimplane.storage.history import SqlPhaseHistoryRepo
 from nimplane.storage.identity import SqlIdentityRepo
 from nimplane.storage.org import SqlOrgRepo
 from nimplane.storage.simulated import SqlSimRepo
+from nimplane.storage.tokens import SqlTokenRepo
 from nimplane.storage.workloads import SqlWorkloadRepo
 
 T = TypeVar("T")
@@ -28,6 +29,7 @@ class SqlTransaction:
         self.org = SqlOrgRepo(conn)
         self.identity = SqlIdentityRepo(conn)
         self.audit = SqlAuditRepo(conn)
+        self.tokens = SqlTokenRepo(conn)
         self.events = SqlEventRepo(conn)
         self.history = SqlPhaseHistoryRepo(conn)
         self.sim = SqlSimRepo(conn)

@@ -142,6 +142,10 @@ service_accounts = Table(
     Column("created_by", String(255), nullable=False),
     Column("updated_at", UtcDateTime, nullable=True),
     Column("updated_by", String(255), nullable=True),
+    # the account's immutable identity (never reused, unlike a name or a SQLite row id) and
+    # its token epoch, bumped by every credential change and disable: tokens carry both
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("token_epoch", Integer, nullable=False, server_default=text("0")),
 )
 
 users = Table(
@@ -155,6 +159,37 @@ users = Table(
     Column("created_by", String(255), nullable=False),
     Column("updated_at", UtcDateTime, nullable=True),
     Column("updated_by", String(255), nullable=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("token_epoch", Integer, nullable=False, server_default=text("0")),
+)
+
+# One row per sign-in (a token family): the refresh tokens rotated from it and the access
+# tokens they minted belong to it; revoking it ends them all.
+token_families = Table(
+    "token_families",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subject_type", String(32), nullable=False),
+    Column("account_uid", String(36), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index("ix_token_families_started_at", "started_at"),
+)
+
+# Every refresh token issued (by its `jti`); `used_at` is set when it is exchanged.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "family_id",
+        String(36),
+        ForeignKey("token_families.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Index("ix_refresh_tokens_family_id", "family_id"),
 )
 
 workload_events = Table(
