@@ -21,7 +21,7 @@ def too_deep(max_depth: int) -> Invalid:
 
 
 def contains_nul(field: str) -> Invalid:
-    return Invalid(f"{field}: {NUL_DETAILS}", [ComplianceIssue(field, NUL_DETAILS, "no-nul")])
+    return Invalid(f"{field}: {NUL_DETAILS}", [ComplianceIssue(field, NUL_DETAILS)])
 
 
 # A node on the walk's stack: its value, its depth (the number of containers around it,
