@@ -111,6 +111,22 @@ class LifecycleSettings(BaseModel):
     )
 
 
+class RequestSettings(BaseModel):
+    """What the edge accepts of any request, before a route sees it (`api/edge.py`)."""
+
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="A larger request body is refused with a 400, before it is read whole.",
+    )
+    max_body_depth: int = Field(
+        32,
+        ge=4,
+        le=512,
+        description="A JSON body whose objects and arrays nest deeper is refused with a 400.",
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration of one nimplane server process."""
 
@@ -143,6 +159,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    request: RequestSettings = Field(default_factory=RequestSettings)
     background_workers: bool = Field(
         True,
         description="Run the scheduling and lifecycle loops in this process. Off: the API only "

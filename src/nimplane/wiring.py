@@ -103,6 +103,13 @@ def _write_private(path: Path, content: bytes) -> None:
     os.replace(tmp, path)
 
 
+def make_private_dir(path: Path) -> None:
+    """The data dir (database, signing key, credentials) open to its owner only (0700),
+    whatever the umask, whether it is created now or already there."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def load_signing_key(settings: Settings) -> bytes:
     """The configured key, else the one kept in the data dir (generated on first start)."""
     if settings.auth.signing_key is not None:
@@ -171,7 +178,7 @@ def build_state(settings: Settings, environ: Mapping[str, str] | None = None) ->
     """Open the database, migrate it, seed the embedded organisation, the administrator and
     the config file's organisation (`environ` holds the secrets it names by variable; default
     the process environment). Raises `ConfigError` if that organisation cannot be applied."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     engine = create_db_engine(
         settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
     )

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nimplane import __version__
 from nimplane.api.audit import AuditMiddleware
+from nimplane.api.edge import EdgeMiddleware
 from nimplane.api.errors import install_error_handlers
 from nimplane.api.observability import RequestContextMiddleware
 from nimplane.api.openapi import build_openapi
@@ -95,6 +96,7 @@ def create_app(
         app.router.routes.extend(module.router.routes)
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(EdgeMiddleware)  # inside the request id, outside the audit trail
     app.add_middleware(RequestContextMiddleware)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

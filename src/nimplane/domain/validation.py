@@ -41,12 +41,29 @@ class ValidationContext:
 
 
 def drop_nulls(value: Any) -> Any:
-    """D2: an explicit `null` means "not given"; remove it from every object, recursively."""
-    if isinstance(value, dict):
-        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [drop_nulls(v) for v in value]
-    return value
+    """D2: an explicit `null` means "not given"; remove it from every object, at any depth.
+
+    A copy, built with an explicit stack rather than recursion: no body can exhaust the
+    interpreter's stack, however deep it nests."""
+    if not isinstance(value, dict | list):
+        return value
+    root: Json | list[Any] = {} if isinstance(value, dict) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in pairs:
+            if item is None and isinstance(source, dict):
+                continue
+            if isinstance(item, dict | list):
+                copy: Any = {} if isinstance(item, dict) else []
+                stack.append((item, copy))
+                item = copy
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root
 
 
 def _obj(value: Any) -> Json:

@@ -7,6 +7,7 @@ a read snapshot to a write. Reads on SQLite run statement by statement in autoco
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from nimplane.domain.errors import Unavailable
@@ -28,6 +29,9 @@ _WRITE = "nimplane_write"
 def create_db_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            make_private(Path(database))
         engine = create_engine(
             url,
             pool_size=8,
@@ -63,6 +67,26 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
         json_serializer=_dump_json,
         json_deserializer=orjson.loads,
     )
+
+
+PRIVATE_FILE = 0o600
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def make_private(database: Path) -> None:
+    """The SQLite file (it holds password hashes and the audit log) readable by its owner
+    only, whatever the umask: created 0600 if missing, else set to 0600, with any `-wal`,
+    `-shm` or `-journal` file beside it. SQLite creates those with the database file's mode
+    (and sets that mode itself when the umask took bits away), so they stay 0600 too."""
+    fd = os.open(database, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    for suffix in SQLITE_COMPANIONS:
+        companion = database.with_name(database.name + suffix)
+        if companion.exists():
+            companion.chmod(PRIVATE_FILE)
 
 
 def _dump_json(value: Any) -> str:

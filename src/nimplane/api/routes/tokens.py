@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 from fastapi import APIRouter, Request
@@ -11,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nimplane.api.client_address import client_address
-from nimplane.api.deps import JsonBody, app_state, json_response
+from nimplane.api.deps import JsonBody, app_state, json_response, read_form
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.schemas import OAuth2Error, OAuth2TokenResponse, TokenResponse
 from nimplane.domain.errors import Invalid, Unauthenticated
@@ -127,12 +126,9 @@ async def grant_token_v2(request: Request) -> Response:
             400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded"
         )
     try:
-        form = {
-            k: v[0]
-            for k, v in parse_qs((await request.body()).decode(), strict_parsing=False).items()
-        }
-    except UnicodeDecodeError:
-        return _oauth_error(400, "invalid_request", "the form body is not UTF-8")
+        form = await read_form(request)
+    except Invalid as exc:
+        return _oauth_error(400, "invalid_request", exc.message)
     if "grant_type" not in form:
         return _oauth_error(400, "invalid_request", "grant_type is required")
     creds = Credentials(
