@@ -201,6 +201,31 @@ NO_RECLAIM_BEYOND_FAIR_SHARE = Case(
     gangs={"a-train": 0, "b-train": 1},
 )
 
+# 5d'. the case before it in KAI's file ("... - reclaim the job with quota of 0"): q0
+#      (deserved 1, weight 1) runs a 2-GPU and a 1-GPU train job, q2 (deserved 0, weight 0) one
+#      1-GPU job, q1 (deserved 1) waits with one: q2's job is the victim.
+Q0_TWO = workload("running_job0", "q0", 2, priority=50, created=1)
+Q0_ONE = workload("running_job1", "q0", 1, priority=50, created=2)
+Q2_ZERO = workload("running_job2", "q2", 1, priority=50, created=3)
+RECLAIM_FROM_ZERO_QUOTA_QUEUE = Case(
+    nodes=[node("node0", 4)],
+    queues=[
+        DEPT,
+        project("q0", gpu=1, weight=1, created=1),
+        project("q1", gpu=1, weight=1, created=2),
+        project("q2", gpu=0, weight=0, created=3),
+    ],
+    workloads=[Q0_TWO, Q0_ONE, Q2_ZERO, workload("pending_job0", "q1", 1, priority=50, created=4)],
+    running=[
+        running(Q0_TWO, ("node0", (0, 1))),
+        running(Q0_ONE, ("node0", (2,))),
+        running(Q2_ZERO, ("node0", (3,))),
+    ],
+    gangs={"running_job0": 1, "running_job1": 1, "running_job2": 0, "pending_job0": 1},
+    layout={"pending_job0": [("node0", (3,))]},
+    evictions=[("running_job2", "reclaim", "pending_job0")],
+)
+
 # 5d. KAI reclaim_test.go, "2 train job for overquota project 1, 1 job for overquota project
 #     with deserved of 0, 1 job recalim from different project - reclaim from less prioritized
 #     queue" (sic): 4 GPUs; q0 (deserved 1, weight 1) runs two 1-GPU train jobs, q2 (deserved 1,
@@ -383,6 +408,7 @@ GOLDEN = [
     pytest.param(RECLAIM_ACROSS_QUEUES, id="reclaim-higher-priority-preemptible"),
     pytest.param(NO_RECLAIM_OF_NON_PREEMPTIBLE, id="no-reclaim-of-non-preemptible"),
     pytest.param(NO_RECLAIM_BEYOND_FAIR_SHARE, id="no-reclaim-beyond-fair-share"),
+    pytest.param(RECLAIM_FROM_ZERO_QUOTA_QUEUE, id="reclaim-from-zero-quota-queue"),
     pytest.param(RECLAIM_FROM_LESS_PRIORITIZED_QUEUE, id="reclaim-from-less-prioritized-queue"),
     pytest.param(OVER_LIMIT, id="over-limit"),
     pytest.param(OVER_DEPARTMENT_LIMIT, id="over-department-limit"),
