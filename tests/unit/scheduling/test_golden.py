@@ -201,6 +201,77 @@ NO_RECLAIM_BEYOND_FAIR_SHARE = Case(
     gangs={"a-train": 0, "b-train": 1},
 )
 
+# 5d'. the case before it in KAI's file ("... - reclaim the job with quota of 0"): q0
+#      (deserved 1, weight 1) runs a 2-GPU and a 1-GPU train job, q2 (deserved 0, weight 0) one
+#      1-GPU job, q1 (deserved 1) waits with one: q2's job is the victim.
+Q0_TWO = workload("running_job0", "q0", 2, priority=50, created=1)
+Q0_ONE = workload("running_job1", "q0", 1, priority=50, created=2)
+Q2_ZERO = workload("running_job2", "q2", 1, priority=50, created=3)
+RECLAIM_FROM_ZERO_QUOTA_QUEUE = Case(
+    nodes=[node("node0", 4)],
+    queues=[
+        DEPT,
+        project("q0", gpu=1, weight=1, created=1),
+        project("q1", gpu=1, weight=1, created=2),
+        project("q2", gpu=0, weight=0, created=3),
+    ],
+    workloads=[Q0_TWO, Q0_ONE, Q2_ZERO, workload("pending_job0", "q1", 1, priority=50, created=4)],
+    running=[
+        running(Q0_TWO, ("node0", (0, 1))),
+        running(Q0_ONE, ("node0", (2,))),
+        running(Q2_ZERO, ("node0", (3,))),
+    ],
+    gangs={"running_job0": 1, "running_job1": 1, "running_job2": 0, "pending_job0": 1},
+    layout={"pending_job0": [("node0", (3,))]},
+    evictions=[("running_job2", "reclaim", "pending_job0")],
+)
+
+# 5d. KAI reclaim_test.go, "2 train job for overquota project 1, 1 job for overquota project
+#     with deserved of 0, 1 job recalim from different project - reclaim from less prioritized
+#     queue" (sic): 4 GPUs; q0 (deserved 1, weight 1) runs two 1-GPU train jobs, q2 (deserved 1,
+#     weight 0, queue priority 101) runs two, q1 (deserved 1, weight 1) waits with one. Fair
+#     shares 2 / 1 / 1: q2 is above its share in GPUs only (CPU and memory deserved unlimited),
+#     which is no "over fair share" for the queue order (that takes every resource), so the
+#     lower queue priority makes q0 the victim queue, its newest job the victim. In the cycles
+#     after, q0's evicted job may not take q2's GPUs back: re-allocated in queue order, q2's
+#     (priority 101) evicted jobs take their GPUs back before q0's job is tried.
+Q0_FIRST = workload("running_job0", "q0", 1, priority=50, created=1)
+Q0_SECOND = workload("running_job1", "q0", 1, priority=50, created=2)
+Q2_FIRST = workload("running_job2", "q2", 1, priority=50, created=3)
+Q2_SECOND = workload("running_job3", "q2", 1, priority=50, created=4)
+RECLAIM_FROM_LESS_PRIORITIZED_QUEUE = Case(
+    nodes=[node("node0", 4)],
+    queues=[
+        DEPT,
+        project("q0", gpu=1, weight=1, created=1),
+        project("q1", gpu=1, weight=1, created=2),
+        project("q2", gpu=1, weight=0, created=3, priority=101),
+    ],
+    workloads=[
+        Q0_FIRST,
+        Q0_SECOND,
+        Q2_FIRST,
+        Q2_SECOND,
+        workload("pending_job0", "q1", 1, priority=50, created=5),
+    ],
+    running=[
+        running(Q0_FIRST, ("node0", (0,))),
+        running(Q0_SECOND, ("node0", (1,))),
+        running(Q2_FIRST, ("node0", (2,))),
+        running(Q2_SECOND, ("node0", (3,))),
+    ],
+    fair_shares={"q0": 2, "q1": 1, "q2": 1},
+    gangs={
+        "running_job0": 1,
+        "running_job1": 0,
+        "running_job2": 1,
+        "running_job3": 1,
+        "pending_job0": 1,
+    },
+    layout={"pending_job0": [("node0", (1,))]},
+    evictions=[("running_job1", "reclaim", "pending_job0")],
+)
+
 # 6. limit: queue limit 1 GPU, two 1-GPU jobs -> the second is OverLimit
 OVER_LIMIT = Case(
     nodes=[node("n0", 4)],
@@ -337,6 +408,8 @@ GOLDEN = [
     pytest.param(RECLAIM_ACROSS_QUEUES, id="reclaim-higher-priority-preemptible"),
     pytest.param(NO_RECLAIM_OF_NON_PREEMPTIBLE, id="no-reclaim-of-non-preemptible"),
     pytest.param(NO_RECLAIM_BEYOND_FAIR_SHARE, id="no-reclaim-beyond-fair-share"),
+    pytest.param(RECLAIM_FROM_ZERO_QUOTA_QUEUE, id="reclaim-from-zero-quota-queue"),
+    pytest.param(RECLAIM_FROM_LESS_PRIORITIZED_QUEUE, id="reclaim-from-less-prioritized-queue"),
     pytest.param(OVER_LIMIT, id="over-limit"),
     pytest.param(OVER_DEPARTMENT_LIMIT, id="over-department-limit"),
     pytest.param(GANG_ALL_OR_NOTHING, id="gang-all-or-nothing"),
@@ -370,3 +443,25 @@ def test_reclaim_evicts_only_what_the_reclaimer_needs() -> None:
     (eviction,) = result.evictions
     assert "reclaim resources for a1" in eviction.message
     assert eviction.pods[0].node == "n0"
+
+
+def test_victims_are_reallocated_with_the_reclaimer_in_queue_order() -> None:
+    """The state KAI's "reclaim from less prioritized queue" case ends in: q0's evicted job
+    waits; it may evict a job of q2 (above its fair share, so a valid victim queue), but in
+    the re-allocation q2 (priority 101) comes first and takes its GPU back, so no scenario
+    places q0's job and nothing is evicted (KAI: TryToVirtuallyAllocatePreemptorAndGetVictims)."""
+    case = Case(
+        nodes=RECLAIM_FROM_LESS_PRIORITIZED_QUEUE.nodes,
+        queues=RECLAIM_FROM_LESS_PRIORITIZED_QUEUE.queues,
+        workloads=RECLAIM_FROM_LESS_PRIORITIZED_QUEUE.workloads,
+        running=[
+            running(Q0_FIRST, ("node0", (0,))),
+            running(RECLAIM_FROM_LESS_PRIORITIZED_QUEUE.workloads[-1], ("node0", (1,))),
+            running(Q2_FIRST, ("node0", (2,))),
+            running(Q2_SECOND, ("node0", (3,))),
+        ],
+        fair_shares={"q0": 2, "q1": 1, "q2": 1},
+        gangs=RECLAIM_FROM_LESS_PRIORITIZED_QUEUE.gangs,
+        evictions=[],
+    )
+    check(case)

@@ -16,6 +16,7 @@ from nimplane.domain.scheduling import (
 )
 from nimplane.domain.scheduling.actions import _leveled, _may_reclaim_from, _saturation_kept
 from nimplane.domain.scheduling.nimservice import workload_from_spec
+from nimplane.domain.scheduling.ordering import job_order_key
 from nimplane.domain.scheduling.queues import PoolQueues, QueueNode
 from nimplane.domain.spec import NimServiceSpec
 
@@ -165,3 +166,25 @@ def test_pending_message_wire_shape() -> None:
         "orgType": "PROJECT",
         "userMessage": "text",
     }
+
+
+OVER_FAIR_SHARE = [
+    pytest.param((2, 100, 100), (1, 100, 100), False, id="over-in-gpu-only"),
+    pytest.param((2, 0, 0), (1, 0, 0), False, id="over-in-gpu-nothing-else-used"),
+    pytest.param((2, 200, 100), (1, 100, 100), False, id="over-in-gpu-and-cpu-not-memory"),
+    pytest.param((2, 200, 200), (1, 100, 100), True, id="over-in-every-resource"),
+    pytest.param((1, 100, 100), (1, 100, 100), False, id="at-fair-share"),
+]
+
+
+@pytest.mark.parametrize(("alloc", "fair", "over"), OVER_FAIR_SHARE)
+def test_queue_order_counts_a_queue_over_its_fair_share_only_if_over_in_every_resource(
+    alloc: tuple[int, int, int], fair: tuple[int, int, int], over: bool
+) -> None:
+    """KAI's first queue-order step, `fairShare.Less(allocated)`: strictly above the fair share
+    in every resource; a queue over in some resources only is ordered by what follows."""
+    node = tree().nodes["p1"]
+    node.alloc = [alloc[0] * G, alloc[1], alloc[2]]
+    node.fair = [fair[0] * G, fair[1], fair[2]]
+    node.set_allocatable((8 * G, 1000, 1000))
+    assert job_order_key(node, (0, 0, 0))[0] is over

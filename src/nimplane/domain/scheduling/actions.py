@@ -15,8 +15,12 @@ stale-gang eviction.
   strictly lower priority.
 
 Both evicting actions add victims one gang at a time in victim order (2.4) and, once the
-pending gang could fit, simulate: place it, put back every victim it did not need, validate,
-and commit only if all of that holds; otherwise the whole scenario is rolled back.
+pending gang could fit, simulate: re-allocate the evicted victims and the pending gang together,
+in the hierarchical job order (`_reallocate`, KAI's `TryToVirtuallyAllocatePreemptorAndGetVictims`),
+so a victim whose queue comes first (e.g. a higher-priority queue) takes its place back before
+the pending gang is tried; a victim is put back only where it was and within its queues' limits.
+The scenario holds if the pending gang is placed and the victims left out pass validation; it is
+then committed, otherwise rolled back and the next victim added.
 """
 
 from __future__ import annotations
@@ -409,12 +413,13 @@ def _solve(
         if PoolQueues.over_limit(leaf, vec) is not None:
             continue
         attempt = session.checkpoint()
-        fitted = session.place_gang(gang, pool, groups)
-        full_search = False
-        if fitted < missing:
+        kept, before = _reallocate(session, pool, leaf, gang, vec, groups, evicted)
+        if kept is None:
+            session.rollback(attempt)
+            # the gang found no room with every victim off: only new victims' nodes can help
+            full_search = before > 0
             continue
-        kept = [e for e in reversed(evicted) if not session.restore(e[0], e[2])]
-        kept.reverse()
+        full_search = False
         if validate(kept):
             for victim_gang, victim_leaf, victim_slots in kept:
                 pods = tuple(_pod(i, s) for i, s in victim_slots)
@@ -427,6 +432,58 @@ def _solve(
         full_search = True
     session.rollback(start)
     return False
+
+
+def _reallocate(
+    session: Session,
+    pool: PoolState,
+    leaf: QueueNode,
+    gang: Gang,
+    vec: Vector,
+    groups: list[NodeGroup],
+    evicted: Evicted,
+) -> tuple[Evicted | None, int]:
+    """Re-allocate the evicted victims and the pending `gang` together, in job order.
+
+    Each victim, when its turn comes, goes back exactly where it was if that still fits and
+    keeps its queues within their limits; the pending gang is placed when its turn comes.
+    Returns the victims left out (in eviction order), or None if the gang found no room, and
+    how many victims were put back before the gang was tried. The caller rolls back.
+    """
+    by_leaf: dict[QueueNode, list[Gang]] = {leaf: [gang]}
+    vectors: dict[Gang, Vector] = {gang: vec}
+    for victim, victim_leaf, slots in evicted:
+        by_leaf.setdefault(victim_leaf, []).append(victim)
+        g = c = m = 0
+        for _, slot in slots:
+            q = slot.quota
+            g, c, m = g + q[0], c + q[1], m + q[2]
+        vectors[victim] = (g, c, m)
+    for gangs in by_leaf.values():
+        gangs.sort(key=lambda x: x.order)
+    picker = HierarchicalPicker(
+        by_leaf,
+        lambda q, x: job_order_key(q, vectors[x]),
+        vectors.__getitem__,
+        lambda: session.version,
+    )
+    slots_of = {id(e[0]): e for e in evicted}
+    restored: set[int] = set()
+    before = -1
+    while (job := picker.pop()) is not None:
+        job_leaf, job_gang = job
+        if job_gang is gang:
+            before = len(restored)
+            missing = gang.size - gang.placed
+            if session.place_gang(gang, pool, groups) < missing:
+                return None, before
+            continue
+        entry = slots_of[id(job_gang)]
+        if PoolQueues.over_limit(job_leaf, vectors[job_gang]) is None and session.restore(
+            job_gang, entry[2]
+        ):
+            restored.add(id(job_gang))
+    return [e for e in evicted if id(e[0]) not in restored], before
 
 
 def _pod(index: int, slot: PodSlot) -> PodPlacement:

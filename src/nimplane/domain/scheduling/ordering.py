@@ -6,7 +6,9 @@ comparator is descended into, down to a leaf, whose next item is taken; the chan
 children's keys; stale entries are skipped by version, so a pick costs O(depth * log fan-out).
 
 The comparator is a sort key (first difference wins), `job_order_key`:
-1. not over fair share in any resource, before over;
+1. not over fair share, before over; "over" is KAI's `fairShare.Less(allocated)`: allocated
+   strictly above the fair share in *every* resource (so a queue over in GPUs but not in CPU or
+   memory, as with unlimited CPU and memory quotas, is not over, and priority decides);
 2. stays within deserved with the job, before not;
 3. higher queue priority;
 4. no use of a resource whose allocatable share is 0 (with the job), before such use;
@@ -44,7 +46,7 @@ def job_order_key(queue: QueueNode, vec: Vector) -> Key:
     w0, w1, w2 = a0 + vec[0], a1 + vec[1], a2 + vec[2]
     fair, des, inv, zero = queue.fair, queue.des_cap, queue.drf_inv, queue.zero
     return (
-        a0 > fair[0] or a1 > fair[1] or a2 > fair[2],
+        a0 > fair[0] and a1 > fair[1] and a2 > fair[2],
         not (w0 <= des[0] and w1 <= des[1] and w2 <= des[2]),
         -queue.priority,
         (zero[0] and w0 > 0) or (zero[1] and w1 > 0) or (zero[2] and w2 > 0),

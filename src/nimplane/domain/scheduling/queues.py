@@ -127,10 +127,6 @@ class QueueNode:
     def org_type(self) -> OrgType:
         return OrgType.PROJECT if not self.children else OrgType.DEPARTMENT
 
-    def over_fair_share(self) -> bool:
-        alloc, fair = self.alloc, self.fair
-        return alloc[0] > fair[0] or alloc[1] > fair[1] or alloc[2] > fair[2]
-
     def within_deserved_with(self, vec: Vector) -> bool:
         alloc, cap = self.alloc, self.des_cap
         return (
