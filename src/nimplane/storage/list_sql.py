@@ -73,7 +73,7 @@ class Compiler:
         return case(
             (
                 and_(w.phase == phase.value, self._now_us > w.phase_started_us),
-                (self._now_us - w.phase_started_us) / _MICROS,
+                (self._now_us - w.phase_started_us) // _MICROS,
             ),
             else_=0,
         )
