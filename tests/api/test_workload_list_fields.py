@@ -60,6 +60,9 @@ def typed(field: str, value: Any) -> Any:
     return str(value)
 
 
+ANY_OPERAND = {Kind.date: "2000-01-01", Kind.number: "1", Kind.text: "x"}
+
+
 def as_operand(value: Any) -> str:
     return str(value)
 
