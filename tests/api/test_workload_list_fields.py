@@ -209,3 +209,23 @@ def test_a_project_scoped_caller_lists_and_counts_only_its_project(
     mine = caller(state, "Viewer", "project", "1")
     assert {w["id"] for w in get(client, mine, limit=500)} == set(fleet)
     assert count(client, mine, filterBy="phase==Pending") == 2
+
+
+def test_the_counters_agree_with_counting_the_rows(
+    client: TestClient, admin: dict[str, str], state: AppState, fleet: dict[str, dict[str, Any]]
+) -> None:
+    """An unfiltered count sums the per-project counters the database triggers keep; a filtered
+    one counts rows. After creates, a delete torn down at once and a delete still pending, both
+    agree, live and deleted, for the admin and for a project-scoped caller."""
+    gone, going = sorted(fleet)[:2]
+    assert client.delete(f"/api/v2/workloads/{gone}", headers=admin).status_code == 202
+    state.lifecycle.run_pass()  # tears down what has no pods left
+    assert client.delete(f"/api/v2/workloads/{going}", headers=admin).status_code == 202
+    viewer = caller(state, "Viewer", "project", "1")
+    for headers in (admin, viewer):
+        for deleted in ("false", "true"):
+            counted = count(client, headers, deleted=deleted)
+            rows = count(client, headers, deleted=deleted, filterBy="type==NIMService")
+            listed = get(client, headers, deleted=deleted, limit=500)
+            assert counted == rows == len(listed), (deleted, counted, rows, len(listed))
+    assert count(client, admin, deleted="true") >= 1

@@ -365,13 +365,18 @@ class WorkloadService:
                 return outcome
         raise Conflict("The workload is being changed by others; retry.")
 
-    def list(self, principal: Principal, query: WorkloadQuery) -> tuple[list[Workload], int]:
-        """The page of workloads the principal may read, and how many match in all; the
-        database filters, sorts, pages and counts, within the caller's projects."""
+    def list(self, principal: Principal, query: WorkloadQuery) -> tuple[list[Workload], bool]:
+        """The page of workloads the principal may read, and whether more follow; the
+        database filters, sorts and pages, within the caller's projects (one row past the
+        page says whether there is a next one, without counting them all)."""
         with self._store.read() as tx:
-            scoped = replace(query, project_ids=_readable_projects(tx, principal, query))
-            page = tx.workloads.page(scoped) if scoped.limit > 0 else []
-            return page, tx.workloads.count(scoped)
+            scoped = replace(
+                query,
+                project_ids=_readable_projects(tx, principal, query),
+                limit=query.limit + 1,
+            )
+            page = tx.workloads.page(scoped)
+        return page[: query.limit], len(page) > query.limit
 
     def count(self, principal: Principal, query: WorkloadQuery) -> int:
         """How many workloads the principal may read match `query`."""

@@ -42,7 +42,7 @@ from nimplane.domain.catalog import PRIORITY_CLASSES
 from nimplane.domain.phases import Phase, epoch_micros
 from nimplane.domain.queries import NEGATIVE, Filter, Kind, WorkloadQuery
 from nimplane.domain.workloads import UNVALUED_FIELDS, WORKLOAD_FIELDS
-from nimplane.storage.tables import departments, projects, workloads
+from nimplane.storage.tables import departments, projects, workload_counts, workloads
 
 w = workloads.c
 Expr = ColumnElement[Any]
@@ -262,5 +262,15 @@ def page_ids(dialect: str, query: WorkloadQuery) -> Select[Any]:
 
 
 def count(dialect: str, query: WorkloadQuery) -> Select[Any]:
-    """How many workloads match (paging aside)."""
+    """How many workloads match (paging aside): without filters or search, the sum of the
+    per-project counters (`workload_counts`, a few rows per project); else an indexed count
+    of the matching rows."""
+    if not query.filters and not query.search:
+        counted = select(func.coalesce(func.sum(workload_counts.c.n), 0)).where(
+            workload_counts.c.live == (not query.deleted)
+        )
+        if query.project_ids is not None:
+            ids = sorted(int(p) for p in query.project_ids)
+            counted = counted.where(workload_counts.c.project_id.in_(ids))
+        return counted
     return select(func.count()).select_from(workloads).where(*Compiler(dialect, query).where())

@@ -299,6 +299,19 @@ workloads = Table(
 )
 
 
+workload_counts = Table(
+    "workload_counts",
+    metadata,
+    Column("project_id", Integer, primary_key=True, autoincrement=False),
+    Column("shard", String(1), primary_key=True),
+    Column("live", Boolean, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+"""How many workloads each project has, live (not torn down) or deleted: what an unfiltered
+`GET /api/v1/workloads/count` sums. Kept by database triggers on `workloads` (migration 0010),
+so every writer, bulk loads included, keeps it exact. Sharded by the first character of the
+workload id, so that concurrent creates in one project rarely wait for each other's row."""
+
 # The simulated cluster's own state (the embedded backend keeps it in the same database, so
 # that every server replica sees the same pods, faults and metrics).
 sim_pods = Table(

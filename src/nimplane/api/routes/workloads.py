@@ -137,9 +137,9 @@ async def get_workloads(
         offset=offset,
         limit=limit,
     )
-    page, total = await as_caller(request, lambda s, p: s.workloads.list(p, query), read_only=True)
+    page, more = await as_caller(request, lambda s, p: s.workloads.list(p, query), read_only=True)
     payload: dict[str, object] = {"workloads": [workload_v1_view(w, query.now) for w in page]}
-    if offset + len(page) < total:
+    if more:
         payload["next"] = offset + len(page)
     return json_response(payload)
 

@@ -28,6 +28,67 @@ _INDEXES = (
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# workload_counts: +1 on insert, -1 on delete, and a move between live and deleted when
+# torn_down_at is set (or cleared); the shard is the id's first character.
+_SQLITE_BUMP = (
+    "INSERT INTO workload_counts (project_id, shard, live, n) "
+    "VALUES ({row}.project_id, substr({row}.id, 1, 1), {row}.torn_down_at IS NULL, {delta}) "
+    "ON CONFLICT (project_id, shard, live) DO UPDATE SET n = n + {delta};"
+)
+_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER workloads_count_insert AFTER INSERT ON workloads BEGIN "
+        + _SQLITE_BUMP.format(row="NEW", delta=1)
+        + " END",
+        "CREATE TRIGGER workloads_count_delete AFTER DELETE ON workloads BEGIN "
+        + _SQLITE_BUMP.format(row="OLD", delta=-1)
+        + " END",
+        "CREATE TRIGGER workloads_count_update AFTER UPDATE OF torn_down_at, project_id "
+        "ON workloads WHEN (OLD.torn_down_at IS NULL) != (NEW.torn_down_at IS NULL) "
+        "OR OLD.project_id != NEW.project_id BEGIN "
+        + _SQLITE_BUMP.format(row="OLD", delta=-1)
+        + " "
+        + _SQLITE_BUMP.format(row="NEW", delta=1)
+        + " END",
+    ],
+    "postgresql": [
+        """
+        CREATE FUNCTION workloads_count() RETURNS trigger AS $$
+        BEGIN
+          IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            INSERT INTO workload_counts AS c (project_id, shard, live, n)
+            VALUES (OLD.project_id, substr(OLD.id, 1, 1), OLD.torn_down_at IS NULL, -1)
+            ON CONFLICT (project_id, shard, live) DO UPDATE SET n = c.n - 1;
+          END IF;
+          IF TG_OP IN ('UPDATE', 'INSERT') THEN
+            INSERT INTO workload_counts AS c (project_id, shard, live, n)
+            VALUES (NEW.project_id, substr(NEW.id, 1, 1), NEW.torn_down_at IS NULL, 1)
+            ON CONFLICT (project_id, shard, live) DO UPDATE SET n = c.n + 1;
+          END IF;
+          RETURN NULL;
+        END
+        $$ LANGUAGE plpgsql
+        """,
+        "CREATE TRIGGER workloads_count_insert AFTER INSERT OR DELETE ON workloads "
+        "FOR EACH ROW EXECUTE FUNCTION workloads_count()",
+        "CREATE TRIGGER workloads_count_update AFTER UPDATE OF torn_down_at, project_id "
+        "ON workloads FOR EACH ROW WHEN ((OLD.torn_down_at IS NULL) <> (NEW.torn_down_at IS "
+        "NULL) OR OLD.project_id <> NEW.project_id) EXECUTE FUNCTION workloads_count()",
+    ],
+}
+_DROP_TRIGGERS = {
+    "sqlite": [
+        "DROP TRIGGER workloads_count_insert",
+        "DROP TRIGGER workloads_count_delete",
+        "DROP TRIGGER workloads_count_update",
+    ],
+    "postgresql": [
+        "DROP TRIGGER workloads_count_insert ON workloads",
+        "DROP TRIGGER workloads_count_update ON workloads",
+        "DROP FUNCTION workloads_count()",
+    ],
+}
+
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
@@ -75,6 +136,21 @@ def upgrade() -> None:
                 "started": _micros(row.phase_updated_at),
             },
         )
+    op.create_table(
+        "workload_counts",
+        sa.Column("project_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("shard", sa.String(length=1), nullable=False),
+        sa.Column("live", sa.Boolean(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("project_id", "shard", "live", name=op.f("pk_workload_counts")),
+    )
+    for statement in _TRIGGERS[bind.dialect.name]:
+        op.execute(statement)
+    op.execute(
+        "INSERT INTO workload_counts (project_id, shard, live, n) "
+        "SELECT project_id, substr(id, 1, 1), torn_down_at IS NULL, count(*) FROM workloads "
+        "GROUP BY project_id, substr(id, 1, 1), torn_down_at IS NULL"
+    )
     for name, columns in _INDEXES:
         op.create_index(
             f"ix_workloads_live_{name}",
@@ -87,6 +163,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for statement in _DROP_TRIGGERS[op.get_bind().dialect.name]:
+        op.execute(statement)
+    op.drop_table("workload_counts")
     for name, _columns in _INDEXES:
         op.drop_index(f"ix_workloads_live_{name}", table_name="workloads")
     if op.get_bind().dialect.name == "postgresql":
