@@ -21,7 +21,7 @@ from nimplane.domain.workloads import WORKLOAD_FIELDS
 from nimplane.services.workloads import utc_now
 from nimplane.wiring import AppState
 from tests.conftest import nim_request
-from tests.support.org import caller
+from tests.support.org import caller, clean_org_fixture, gpu, ok  # noqa: F401 - fixtures
 
 NIM = "/api/v2/workloads/nim-services"
 LIST = "/api/v1/workloads"
@@ -71,11 +71,14 @@ def as_operand(value: Any) -> str:
 def fleet(
     client: TestClient,
     admin: dict[str, str],
-    state: AppState,
+    clean_org: AppState,
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, dict[str, Any]]:
-    """The fleet as the list shows it at NOW, by id: placed by the scheduler, phases set by
-    the lifecycle engine's writer."""
+    """The fleet as the list shows it at NOW, by id: placed by the scheduler (the default
+    project deserves the cluster's 32 GPUs), phases set by the lifecycle engine's writer."""
+    state = clean_org
+    ok(client.put("/api/v1/org-unit/departments/1/resources", json=[gpu(32)], headers=admin))
+    ok(client.put("/api/v1/org-unit/projects/1/resources", json=[gpu(32)], headers=admin))
     ids: dict[str, str] = {}
     for name, (priority, category, extra, *_rest) in FLEET.items():
         body = nim_request(name, priorityClass=priority, category=category, **extra)
