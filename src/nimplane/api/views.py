@@ -15,7 +15,7 @@ from nimplane.domain.history import HistoryRecord
 from nimplane.domain.phases import Phase, totals
 from nimplane.domain.pods import Pod
 from nimplane.domain.simulation import PodState
-from nimplane.domain.workloads import Workload
+from nimplane.domain.workloads import Workload, allocated_gpus
 
 Json = dict[str, Any]
 
@@ -136,9 +136,7 @@ def workload_v1_view(w: Workload, now: datetime, *, detailed: bool = False) -> J
             "gpuRequestType": compute.get("gpuRequestType"),
             "gpu": {"request": compute.get("gpuDevicesRequest")},
         },
-        "allocatedResources": {
-            "gpu": sum(float(pod["gpus"]) for gang in gangs for pod in gang["pods"])
-        },
+        "allocatedResources": {"gpu": allocated_gpus(status.placement)},
     }
     if detailed:
         view["pendingSchedulingMessages"] = list(status.pending_messages)

@@ -8,7 +8,7 @@ does not list, stamps `phaseUpdatedAt`, and keeps the running totals Run:ai repo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
@@ -86,7 +86,7 @@ def transition(
         return replace(state, message=message, reason=reason)
     if to not in TRANSITIONS[state.phase]:
         raise IllegalTransition(f"{state.phase.value} -> {to.value} is not a workload transition")
-    elapsed = max(0, int((now - state.since).total_seconds()))
+    elapsed = elapsed_seconds(state.since, now)
     return PhaseState(
         phase=to,
         since=now,
@@ -97,9 +97,26 @@ def transition(
     )
 
 
+def epoch_micros(t: datetime) -> int:
+    """An instant as whole microseconds since the epoch (how the list's SQL sees it)."""
+    return (t - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
+def elapsed_seconds(since: datetime, now: datetime) -> int:
+    """Whole seconds from `since` to `now` (0 if `now` is earlier). The workload list computes
+    the same in SQL, from `epoch_micros` of both (`storage/list_sql.py`): integer arithmetic,
+    so both agree to the second."""
+    return max(0, (now - since) // _SECOND)
+
+
 def totals(state: PhaseState, now: datetime) -> tuple[int, int]:
-    """(total pending, total running) seconds up to `now`, the current stretch included."""
-    elapsed = max(0, int((now - state.since).total_seconds()))
+    """(total pending, total running) seconds up to `now`, the current stretch included:
+    Run:ai's `totalPendingTimeSeconds` and `totalRunningTimeSeconds`."""
+    elapsed = elapsed_seconds(state.since, now)
     pending = state.pending_seconds + (elapsed if state.phase is P.Pending else 0)
     running = state.running_seconds + (elapsed if state.phase is P.Running else 0)
     return pending, running

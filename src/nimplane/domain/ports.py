@@ -15,6 +15,7 @@ from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import AccessRule, RefreshRecord, ServiceAccount, User
 from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
 from nimplane.domain.pods import Pod
+from nimplane.domain.queries import WorkloadQuery
 from nimplane.domain.workloads import (
     Project,
     SchedulingRecord,
@@ -100,6 +101,13 @@ class WorkloadRepo(Protocol):
 
     def placements(self, workload_ids: Iterable[str]) -> dict[str, StoredPlacement]:
         """The placement of each of these workloads that is still live."""
+
+    def page(self, query: WorkloadQuery) -> list[Workload]:
+        """One page of the workloads `query` selects, in its order (filtered, sorted and
+        paged by the database, in the caller's project scope)."""
+
+    def count(self, query: WorkloadQuery) -> int:
+        """How many workloads `query` selects, paging aside."""
 
     def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
         """Live workloads (or, with `deleted`, fully deleted ones) of the given projects."""

@@ -7,10 +7,11 @@ import string
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from nimplane.domain.conditions import Condition
 from nimplane.domain.phases import Phase, PhaseState
+from nimplane.domain.queries import Kind
 
 
 class DesiredPhase(StrEnum):
@@ -174,3 +175,65 @@ _SUFFIX_RANDOM = random.Random()  # names are not secrets; a clash is retried by
 def name_with_random_suffix(prefix: str) -> str:
     """D3: `useGivenNameAsPrefix` appends `-` and five random characters of [a-z0-9]."""
     return prefix + "-" + "".join(_SUFFIX_RANDOM.choices(_SUFFIX_ALPHABET, k=5))
+
+
+# --- the v1 workload list's fields ----------------------------------------------------------
+
+WORKLOAD_FIELDS: Final[dict[str, Kind]] = {
+    "type": Kind.text,
+    "name": Kind.text,
+    "clusterId": Kind.text,
+    "projectId": Kind.text,
+    "projectName": Kind.text,
+    "departmentId": Kind.text,
+    "departmentName": Kind.text,
+    "createdAt": Kind.date,
+    "deletedAt": Kind.date,
+    "submittedBy": Kind.text,
+    "phase": Kind.text,
+    "completedAt": Kind.date,
+    "nodepool": Kind.text,
+    "distributedFramework": Kind.text,
+    "allocatedGPU": Kind.number,
+    "idleGpus": Kind.number,
+    "idleAllocatedGpus": Kind.number,
+    "phaseUpdatedAt": Kind.date,
+    "category": Kind.text,
+    "totalPendingTimeSeconds": Kind.number,
+    "totalRunningTimeSeconds": Kind.number,
+    "priority": Kind.number,
+    "priorityClassName": Kind.text,
+    "guaranteedRuntimeEndsAt": Kind.date,
+    "aiApplicationId": Kind.text,
+    "aiApplicationName": Kind.text,
+}
+"""Run:ai's `filterBy`/`sortBy` fields of `GET /api/v1/workloads`, with their kinds. The ids
+(`projectId`, `departmentId`) are text, as the list shows them. Fields nimplane has no value
+for (NIM services are not distributed, have no AI application, completion, guaranteed runtime
+or idle-GPU metrics) are null for every workload: only `!=` and `!@` match them."""
+
+UNVALUED_FIELDS: Final = frozenset(
+    {
+        "completedAt",
+        "distributedFramework",
+        "idleGpus",
+        "idleAllocatedGpus",
+        "guaranteedRuntimeEndsAt",
+        "aiApplicationId",
+        "aiApplicationName",
+    }
+)
+
+
+def allocated_gpus(placement: dict[str, Any] | None) -> float:
+    """The GPUs a placement holds (`allocatedResources.gpu`, `allocatedGPU`): the sum over its
+    pods. Stored with the placement by its one writer, the scheduler."""
+    gangs = (placement or {}).get("gangs", [])
+    return float(sum(float(pod["gpus"]) for gang in gangs for pod in gang["pods"]))
+
+
+def requested_node_pools(spec: dict[str, Any]) -> str | None:
+    """`nodepool` as the list filters and sorts on it: the requested node pools in order,
+    comma-joined (None when the spec names none). Stored with the spec by the API."""
+    pools = [str(p) for p in spec.get("nodePools") or []]
+    return ",".join(pools) if pools else None

@@ -27,11 +27,11 @@ from nimplane.domain.errors import (
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import Principal
-from nimplane.domain.listing import WorkloadQuery, apply_query
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
 from nimplane.domain.phases import Phase, transition
 from nimplane.domain.pods import Pod
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
+from nimplane.domain.queries import WorkloadQuery
 from nimplane.domain.rbac import Action, ResourceType, is_allowed
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest, wire_issues
 from nimplane.domain.simulation import PodState, last_reported
@@ -369,13 +369,40 @@ class WorkloadService:
                 return outcome
         raise Conflict("The workload is being changed by others; retry.")
 
-    def list(self, principal: Principal, query: WorkloadQuery) -> tuple[list[Workload], int]:
-        """The page of workloads the principal may read, and how many match in all."""
+    def list(self, principal: Principal, query: WorkloadQuery) -> tuple[list[Workload], bool]:
+        """The page of workloads the principal may read, and whether more follow; the
+        database filters, sorts and pages, within the caller's projects (one row past the
+        page says whether there is a next one, without counting them all)."""
         with self._store.read() as tx:
-            candidates = tx.workloads.list(deleted=query.deleted, project_ids=query.project_ids)
-        readable = [
-            w
-            for w in candidates
-            if is_allowed(principal, RESOURCE_TYPE, Action.read, project_scope(w.project))
-        ]
-        return apply_query(readable, query)
+            scoped = replace(
+                query,
+                project_ids=_readable_projects(tx, principal, query),
+                limit=query.limit + 1,
+            )
+            page = tx.workloads.page(scoped)
+        return page[: query.limit], len(page) > query.limit
+
+    def count(self, principal: Principal, query: WorkloadQuery) -> int:
+        """How many workloads the principal may read match `query`."""
+        with self._store.read() as tx:
+            scoped = replace(query, project_ids=_readable_projects(tx, principal, query))
+            return tx.workloads.count(scoped)
+
+
+def _readable_projects(
+    tx: Transaction, principal: Principal, query: WorkloadQuery
+) -> frozenset[str] | None:
+    """The projects whose workloads the principal may read (within those the query already
+    names), or None for all of them: the same rule as reading one workload (`_load`). A
+    caller who may read at every cluster's scope (tenant or cluster rules) reads all."""
+    clusters = tx.org.clusters()
+    if query.project_ids is None and all(
+        is_allowed(principal, RESOURCE_TYPE, Action.read, c.scope) for c in clusters
+    ):
+        return None
+    readable = frozenset(
+        p.id
+        for p in tx.org.org_projects()
+        if is_allowed(principal, RESOURCE_TYPE, Action.read, p.scope)
+    )
+    return readable if query.project_ids is None else readable & query.project_ids

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -26,6 +27,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
+
+_ORDERED_TEXT = String(63).with_variant(String(63, collation="C"), "postgresql")
 
 metadata = MetaData(
     naming_convention={
@@ -257,7 +260,8 @@ workloads = Table(
     Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
     Column("cluster_id", String(36), ForeignKey("clusters.id"), nullable=False),
     Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
-    Column("name", String(63), nullable=False),
+    # Code-point order on PostgreSQL too (the list sorts names as Python compares strings):
+    Column("name", _ORDERED_TEXT, nullable=False),
     Column("workload_type", String(64), nullable=False),
     Column("spec", JSON, nullable=False),
     Column("desired_phase", String(16), nullable=False),
@@ -295,6 +299,11 @@ workloads = Table(
     Column("reconcile_failures", Integer, nullable=False, server_default=text("0")),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until", UtcDateTime, nullable=True),
+    # Listed values derived from the spec, the placement and the phase, each written with
+    # what it derives from by that column's one writer (storage/workloads.py):
+    Column("requested_node_pools", Text, nullable=True),
+    Column("allocated_gpu", Float, nullable=False, server_default=text("0")),
+    Column("phase_started_us", BigInteger, nullable=False, server_default=text("0")),
     Index(
         "uq_workloads_live_name",
         "project_id",
@@ -304,8 +313,39 @@ workloads = Table(
         postgresql_where=text("torn_down_at IS NULL"),
     ),
     Index("ix_workloads_created_at", "created_at"),
+    # The list's keyset-friendly indexes over live workloads: the default order, by name,
+    # by phase and by project (the caller's scope and `projectId==`), each ending in the id
+    # that breaks ties.
+    *(
+        Index(
+            f"ix_workloads_live_{name}",
+            *columns,
+            "id",
+            sqlite_where=text("torn_down_at IS NULL"),
+            postgresql_where=text("torn_down_at IS NULL"),
+        )
+        for name, columns in (
+            ("created", ("created_at",)),
+            ("by_name", ("name",)),
+            ("phase", ("phase", "created_at")),
+            ("project", ("project_id", "created_at")),
+        )
+    ),
 )
 
+
+workload_counts = Table(
+    "workload_counts",
+    metadata,
+    Column("project_id", Integer, primary_key=True, autoincrement=False),
+    Column("shard", String(1), primary_key=True),
+    Column("live", Boolean, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+"""How many workloads each project has, live (not torn down) or deleted: what an unfiltered
+`GET /api/v1/workloads/count` sums. Kept by database triggers on `workloads` (migration 0010),
+so every writer, bulk loads included, keeps it exact. Sharded by the first character of the
+workload id, so that concurrent creates in one project rarely wait for each other's row."""
 
 # The simulated cluster's own state (the embedded backend keeps it in the same database, so
 # that every server replica sees the same pods, faults and metrics).

@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from nimplane.domain.conditions import Condition
 from nimplane.domain.errors import AlreadyExists, NotFound
-from nimplane.domain.phases import Phase
+from nimplane.domain.phases import Phase, epoch_micros
+from nimplane.domain.queries import WorkloadQuery
 from nimplane.domain.workloads import (
     DesiredPhase,
     Project,
@@ -31,7 +32,10 @@ from nimplane.domain.workloads import (
     StoredSpec,
     Workload,
     WorkloadStatus,
+    allocated_gpus,
+    requested_node_pools,
 )
+from nimplane.storage import list_sql
 from nimplane.storage.db import violated_foreign_key, violated_unique
 from nimplane.storage.tables import clusters, departments, projects, workloads
 
@@ -54,6 +58,7 @@ _SELECT: Select[Any] = (
 # request pays only for binding its parameters.
 _GET_ANY = _SELECT.where(workloads.c.id == bindparam("id"))
 _GET_LIVE = _GET_ANY.where(workloads.c.torn_down_at.is_(None))
+_BY_IDS = _SELECT.where(workloads.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(workloads)
 _UPDATE_STATUS = update(workloads).where(
     workloads.c.id == bindparam("match_id"), workloads.c.torn_down_at.is_(None)
@@ -244,6 +249,7 @@ def _spec_values(w: Workload) -> dict[str, Any]:
         "deleted_at": w.deleted_at,
         "deleted_by": w.deleted_by,
         "torn_down_at": w.torn_down_at,
+        "requested_node_pools": requested_node_pools(w.spec),
     }
 
 
@@ -252,6 +258,7 @@ def _placement_values(status: WorkloadStatus) -> dict[str, Any]:
     return {
         "pending_messages": list(status.pending_messages),
         "placement": status.placement,
+        "allocated_gpu": allocated_gpus(status.placement),
     }
 
 
@@ -261,6 +268,7 @@ def _status_values(status: WorkloadStatus) -> dict[str, Any]:
         "phase": status.phase.value,
         "phase_message": status.phase_message,
         "phase_updated_at": status.phase_updated_at,
+        "phase_started_us": epoch_micros(status.phase_updated_at),
         "phase_reason": status.phase_reason,
         "conditions": _conditions_to_json(status.conditions),
         "observed_generation": status.observed_generation,
@@ -337,6 +345,7 @@ class SqlWorkloadRepo:
                     {
                         "match_id": workload_id,
                         "placement": placement,
+                        "allocated_gpu": allocated_gpus(placement),
                         "pending_messages": list(pending),
                         "reconcile_due_at": now,
                     }
@@ -449,6 +458,22 @@ class SqlWorkloadRepo:
             )
             for row in rows
         }
+
+    def page(self, query: WorkloadQuery) -> list[Workload]:
+        """The requested page, filtered, sorted and paged in SQL (`list_sql.py`): its ids
+        first, on `workloads` and its indexes alone, then those rows with their organisation."""
+        dialect = self._conn.dialect.name
+        ids = [row.id for row in self._conn.execute(list_sql.page_ids(dialect, query))]
+        if not ids:
+            return []
+        rows = self._conn.execute(_BY_IDS, {"ids": ids})
+        found = {w.id: w for w in map(_to_workload, rows)}
+        return [found[i] for i in ids if i in found]
+
+    def count(self, query: WorkloadQuery) -> int:
+        """How many workloads match `query`, paging aside (an indexed count)."""
+        statement = list_sql.count(self._conn.dialect.name, query)
+        return int(self._conn.execute(statement).scalar_one())
 
     def list(self, *, deleted: bool, project_ids: frozenset[str] | None) -> list[Workload]:
         torn_down = workloads.c.torn_down_at

@@ -27,18 +27,13 @@ from nimplane.api.views import (
     workload_v1_view,
     workload_v2_view,
 )
-from nimplane.domain.listing import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    SORT_FIELDS,
-    WorkloadQuery,
-    parse_filters,
-)
+from nimplane.domain.queries import DEFAULT_LIMIT, MAX_LIMIT, WorkloadQuery, parse_filter_by
+from nimplane.domain.workloads import WORKLOAD_FIELDS
 from nimplane.services.workloads import utc_now
 
 router = APIRouter()
 
-WorkloadsSortBy = StrEnum("WorkloadsSortBy", {name: name for name in SORT_FIELDS})  # type: ignore[misc]
+WorkloadsSortBy = StrEnum("WorkloadsSortBy", {name: name for name in WORKLOAD_FIELDS})  # type: ignore[misc]
 
 
 class SortOrder(StrEnum):
@@ -68,15 +63,17 @@ def _query(
     offset: int = 0,
     limit: int = DEFAULT_LIMIT,
 ) -> WorkloadQuery:
-    items = [part for raw in filter_by or [] for part in raw.split(",") if part]
+    """The list request, with the instant its time-based fields are computed at (the view
+    shows them at the same one)."""
     return WorkloadQuery(
-        filters=parse_filters(items),
+        filters=parse_filter_by(filter_by, WORKLOAD_FIELDS),
         search=search,
         deleted=bool(deleted),
         sort_by=sort_by,
         descending=descending,
         offset=offset,
         limit=limit,
+        now=utc_now(),
     )
 
 
@@ -140,10 +137,9 @@ async def get_workloads(
         offset=offset,
         limit=limit,
     )
-    page, total = await as_caller(request, lambda s, p: s.workloads.list(p, query), read_only=True)
-    now = utc_now()
-    payload: dict[str, object] = {"workloads": [workload_v1_view(w, now) for w in page]}
-    if offset + len(page) < total:
+    page, more = await as_caller(request, lambda s, p: s.workloads.list(p, query), read_only=True)
+    payload: dict[str, object] = {"workloads": [workload_v1_view(w, query.now) for w in page]}
+    if more:
         payload["next"] = offset + len(page)
     return json_response(payload)
 
@@ -163,7 +159,7 @@ async def count_workloads(
     search: Search = None,
 ) -> Response:
     query = _query(deleted, filter_by, search, limit=0)
-    _, total = await as_caller(request, lambda s, p: s.workloads.list(p, query), read_only=True)
+    total = await as_caller(request, lambda s, p: s.workloads.count(p, query), read_only=True)
     return json_response({"count": total})
 
 
