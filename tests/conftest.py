@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 
@@ -17,6 +18,16 @@ from nimplane.settings import AuthSettings, Settings
 from nimplane.wiring import AppState, build_state
 from tests.support.db import configured_database_url, delete_workloads, reset_postgres
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
+
+# No test depends on how fast the machine is: Hypothesis's per-example deadline and its
+# too-slow health check are both timings, so every property test runs without them (a test's
+# own `settings` inherit this profile).
+hypothesis.settings.register_profile(
+    "nimplane",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("nimplane")
 
 VALID_SPEC: dict[str, Any] = {
     "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3",

@@ -7,7 +7,6 @@ JSON; its generated models must be able to read every answer.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +20,7 @@ from runai.exceptions import ApiException
 from runai.runai_client import RunaiClient
 
 from tests.support.server import CLIENT_ID, CLIENT_SECRET, ServerProcess
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +83,15 @@ def get_if_present(nim: Any, workload_id: str) -> models.NimServiceResponse | No
         if exc.status == 404:
             return None
         raise
+
+
+def gone_or_deleted(nim: Any, workload_id: str) -> bool:
+    """True once the NIM service is gone; until then it must show desiredPhase Deleted."""
+    found = get_if_present(nim, workload_id)
+    if found is None:
+        return True
+    assert found.desired_phase == models.DesiredPhase.DELETED
+    return False
 
 
 def warning_of(response: ApiResponse[Any]) -> str:
@@ -191,11 +200,7 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
     assert deleted.metadata.deleted_by == CLIENT_ID
 
     # D8: the NIM GET shows desiredPhase Deleted until teardown ends, then 404
-    deadline = time.monotonic() + 60
-    while (found := get_if_present(nim, workload_id)) is not None:
-        assert found.desired_phase == models.DesiredPhase.DELETED
-        assert time.monotonic() < deadline, "the deleted NIM service never went away"
-        time.sleep(0.2)
+    wait_until(lambda: gone_or_deleted(nim, workload_id), "the deleted NIM service went away")
     with pytest.raises(ApiException) as gone:
         nim.get_nim_service_by_id(workload_id)
     assert gone.value.status == 404
@@ -304,11 +309,7 @@ def test_batch_suspend_resume_delete_and_history(runai: RunaiClient) -> None:
     )
     assert deleted.succeeded == [workload_id]
     # D8: Deleted until the lifecycle engine has torn its pods down, then gone
-    deadline = time.monotonic() + 20
-    while (shown := get_if_present(nim, workload_id)) is not None:
-        assert shown.desired_phase == models.DesiredPhase.DELETED
-        assert time.monotonic() < deadline, "never torn down"
-        time.sleep(0.1)
+    wait_until(lambda: gone_or_deleted(nim, workload_id), "the NIM service was torn down")
 
     history = models.GetWorkloadHistory200Response.from_dict(
         runai.workloads.events.get_workload_history(workload_id, offset=0, limit=100).data
