@@ -14,8 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
+from nimplane.api.state import AppState
 from nimplane.settings import AuthSettings, Settings
-from nimplane.wiring import AppState, build_state
+from nimplane.wiring import build_state
 from tests.support.db import configured_database_url, delete_workloads, reset_postgres
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 

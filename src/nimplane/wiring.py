@@ -10,16 +10,15 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from nimplane.api.state import AppState
 from nimplane.backends.simulated import SimulatedCluster
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.org import PoolQuota, Quota
-from nimplane.domain.ports import ClusterBackend
 from nimplane.domain.scheduling import SchedulerConfig
 from nimplane.metrics import Metrics, WorkloadPhaseCollector
 from nimplane.services.audit import AuditService
@@ -52,38 +51,6 @@ DEFAULT_UNIT_ID = "1"  # the embedded `default` department and project
 SIGNING_KEY_FILE = "signing.key"
 BOOTSTRAP_FILE = "bootstrap-credentials.json"
 GENERATED_CLIENT_ID = "nimplane-admin"
-
-
-@dataclass
-class AppState:
-    """Everything a running server holds: built once at start, passed to the routes."""
-
-    settings: Settings
-    engine: Engine
-    store: SqlStore
-    auth: Authenticator
-    workloads: WorkloadService
-    audit: AuditService
-    org: OrgService
-    cluster: ClusterBackend
-    """Where workloads run (the simulated cluster today)."""
-    identity: IdentityService
-    workload_properties: WorkloadPropertiesService
-    metrics: Metrics
-    cluster_id: str
-    scheduling: SchedulingService
-    lifecycle: LifecycleService
-    workers: BackgroundWorkers
-    """The scheduling loop (and later the lifecycle engine): started by the app's lifespan
-    when `settings.background_workers`; tests may run their passes directly instead."""
-    simulator: SimulatorAdmin
-    """Fault injection and metrics on the simulated cluster (System administrators only)."""
-    inline_reads: bool = False
-    """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
-    block; PostgreSQL reads go through the worker threads."""
-
-    def close(self) -> None:
-        self.store.close()
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -15,11 +15,11 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.ports import Transaction
 from nimplane.services.secrets_hashing import hash_secret
 from nimplane.services.workloads import utc_now
 from nimplane.settings import Settings
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 

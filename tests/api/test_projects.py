@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.errors import Invalid
 from nimplane.domain.org import PoolQuota, Quota
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.org import (  # noqa: F401 - fixtures
     NIM,

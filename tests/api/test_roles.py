@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.support.identity import ALL_ROLES, ROLE_ID, store_account, validate
 
 ROLES = "/api/v1/authorization/roles"

@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from nimplane.api.state import AppState
 from nimplane.backends.simulated import SimulatedCluster
 from nimplane.domain.cluster import Node
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.workloads import utc_now
 from nimplane.storage import tables
 from nimplane.storage.leadership import Leadership
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.org import (  # noqa: F401 - fixtures
     NIM,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.support.identity import ALL_ROLES, store_account, validate
 
 TYPES = "/api/v1/workload-types"

@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.ports import Transaction
 from nimplane.domain.rbac import ROLES_BY_NAME
 from nimplane.services.secrets_hashing import hash_secret
 from nimplane.services.workloads import utc_now
-from nimplane.wiring import AppState
 
 SA = "/api/v1/service-accounts"
 USERS = "/api/v1/users"

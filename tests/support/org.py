@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
 
+from nimplane.api.state import AppState
 from nimplane.domain.ports import Transaction
 from nimplane.services.workloads import utc_now
 from nimplane.storage import tables
-from nimplane.wiring import AppState
 
 DEPARTMENTS = "/api/v1/org-unit/departments"
 PROJECTS = "/api/v1/org-unit/projects"

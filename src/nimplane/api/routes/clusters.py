@@ -14,13 +14,13 @@ from nimplane.api.org_views import cluster_view, node_view
 from nimplane.api.routes._responses import errors
 from nimplane.api.routes.org_units import Limit, Offset, Order
 from nimplane.api.routes.workloads import FilterBy, Search, SortOrder
+from nimplane.api.state import AppState
 from nimplane.domain.identity import Principal
 from nimplane.domain.listing import DEFAULT_LIMIT
 from nimplane.domain.listing import Filter as ListFilter
 from nimplane.domain.org import NODE_FIELDS
 from nimplane.domain.queries import ListQuery, parse_filter_by
 from nimplane.services.workloads import utc_now
-from nimplane.wiring import AppState
 
 router = APIRouter()
 
