@@ -102,7 +102,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def example_request() -> dict[str, Any]:
-    """Run:ai's own documented create request, verbatim (decisions.md D6)."""
+    """Run:ai's own documented create request, verbatim (docs/decisions.md D6)."""
     import json
 
     path = Path(__file__).resolve().parent / "data" / "runai" / "example-create-request.json"

@@ -75,7 +75,8 @@ def load_signing_key(settings: Settings) -> bytes:
 
 
 def bootstrap_admin(settings: Settings, store: SqlStore) -> None:
-    """Issue 2 item 3: credentials from the environment, or generated once and kept 0600."""
+    """The bootstrap administrator's credentials (docs/decisions.md A1): from the environment, or
+    generated once and kept 0600."""
     now = utc_now()
     if settings.bootstrap_client_id and settings.bootstrap_client_secret:
         ensure_bootstrap_admin(

@@ -1,4 +1,5 @@
-"""Tokens (D9) and who may do what (D7, D10): every grant, every bad token, 401 versus 403."""
+"""Tokens (docs/decisions.md D9) and who may do what (docs/decisions.md D7, D10): every grant, every
+bad token, 401 versus 403."""
 
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
         "workloads": ["read"],
     },
 }
-"""D10 and the role descriptions, written out: what ML engineer and Viewer may do."""
+"""docs/decisions.md D10 and the role descriptions, written out: what ML engineer and Viewer may
+do."""
 
 
 def permissions(role: dict[str, Any]) -> dict[str, list[str]]:

@@ -1,5 +1,5 @@
 """The scheduler behind the API: NIM services created through the API on the simulated cluster
-get the placements that scheduling.md 6.3's golden cases predict, visible in
+get the placements that the golden cases of docs/decisions.md S6.3 predict, visible in
 `GET /api/v1/workloads/{id}`, and another 5 cycles change nothing.
 
 Each case runs the real `SchedulingService` (database snapshot, the pure scheduler, the

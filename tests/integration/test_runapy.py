@@ -1,8 +1,8 @@
 """Run:ai's own Python client (`runapy`), unchanged, against a real nimplane server.
 
-runapy gets its token with `grantType: app_token` (D9), sends an explicit `null` for every
-field it was not given and `replicas: 1` unless told otherwise (D2), and hands back the raw
-JSON; its generated models must be able to read every answer.
+runapy gets its token with `grantType: app_token` (docs/decisions.md D9), sends an explicit `null`
+for every field it was not given and `replicas: 1` unless told otherwise (docs/decisions.md D2), and
+hands back the raw JSON; its generated models must be able to read every answer.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def warning_of(response: ApiResponse[Any]) -> str:
 
 
 def test_runapy_sends_nulls_and_default_replicas(runai: RunaiClient) -> None:
-    """The premise of these tests (D2): what runapy puts on the wire for a sparse spec."""
+    """The premise of these tests (docs/decisions.md D2): what runapy puts on the wire for a sparse
+    spec."""
     wire = runai.api_client.sanitize_for_serialization(update_request(labels=[]))
     assert wire["spec"]["replicas"] == 1
     assert wire["spec"]["image"] is None
@@ -133,7 +134,8 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
     assert created.spec.model_store is not None
     assert created.spec.model_store.nim_cache is not None
     assert created.spec.model_store.nim_cache.name == "llama-cache"
-    assert created.spec.priority_class == "very-high"  # D5 defaults are stored and echoed
+    # defaults of docs/decisions.md D5 are stored and echoed
+    assert created.spec.priority_class == "very-high"
     assert created.spec.serving_port is not None
     assert created.spec.serving_port.port == 8000
     assert created.spec.labels is None
@@ -144,7 +146,8 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
     assert response.status_code == 200
     assert nim_response(response.data) == created
 
-    # update: one section given, every other one null (and replicas 1): the rest stays (D2)
+    # update: one section given, every other one null (and replicas 1): the rest stays
+    # (docs/decisions.md D2)
     response = nim.update_nim_service_spec(
         workload_id,
         update_request(
@@ -199,7 +202,7 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
     assert deleted.metadata.deleted_at is not None
     assert deleted.metadata.deleted_by == CLIENT_ID
 
-    # D8: the NIM GET shows desiredPhase Deleted until teardown ends, then 404
+    # docs/decisions.md D8: the NIM GET shows desiredPhase Deleted until teardown ends, then 404
     wait_until(lambda: gone_or_deleted(nim, workload_id), "the deleted NIM service went away")
     with pytest.raises(ApiException) as gone:
         nim.get_nim_service_by_id(workload_id)
@@ -215,7 +218,8 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
 
 
 def test_replicas_one_sent_by_runapy_is_ignored_under_autoscaling(runai: RunaiClient) -> None:
-    """runapy's default `replicas: 1` on a PATCH must not fight a stored autoscaling (D2)."""
+    """runapy's default `replicas: 1` on a PATCH must not fight a stored autoscaling
+    (docs/decisions.md D2)."""
     nim = runai.workloads.nvidia_nim
     autoscaling = {
         "minReplicas": 2,
@@ -256,7 +260,8 @@ def test_errors_reach_runapy_as_api_exceptions(runai: RunaiClient) -> None:
     with pytest.raises(ApiException) as taken:
         nim.create_nim_service(create_request(name, spec()))
     assert taken.value.status == 409
-    assert "default" in str(taken.value.body)  # the message names the project (D3)
+    # the message names the project (docs/decisions.md D3)
+    assert "default" in str(taken.value.body)
 
     with pytest.raises(ApiException) as invalid:
         nim.create_nim_service(create_request(unique_name("runapy-bad"), spec(priorityClass="x")))
@@ -308,7 +313,7 @@ def test_batch_suspend_resume_delete_and_history(runai: RunaiClient) -> None:
         ).data
     )
     assert deleted.succeeded == [workload_id]
-    # D8: Deleted until the lifecycle engine has torn its pods down, then gone
+    # docs/decisions.md D8: Deleted until the lifecycle engine has torn its pods down, then gone
     wait_until(lambda: gone_or_deleted(nim, workload_id), "the NIM service was torn down")
 
     history = models.GetWorkloadHistory200Response.from_dict(

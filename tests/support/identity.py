@@ -187,7 +187,7 @@ def validate(app: FastAPI, method: str, path: str, response: Any) -> None:
     _SCHEMA[0][path][method].validate_response(response)
 
 
-# --- the permission matrix, written out by hand from the role descriptions (D10) --------------
+# --- the permission matrix, written out by hand from the role descriptions (docs/decisions.md D10)
 
 CRUD = frozenset({"create", "read", "update", "delete"})
 CAN: dict[str, dict[str, frozenset[str]]] = {

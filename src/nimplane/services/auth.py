@@ -1,4 +1,5 @@
-"""Authentication: credentials -> tokens (Run:ai's grants, D9), and a bearer token -> Principal."""
+"""Authentication: credentials -> tokens (Run:ai's grants, docs/decisions.md D9), and a bearer
+token -> Principal."""
 
 from __future__ import annotations
 

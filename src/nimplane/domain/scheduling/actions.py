@@ -1,4 +1,4 @@
-"""KAI's actions, in its order: allocate, reclaim, preempt (scheduling.md 2.3, 4.1), and the
+"""KAI's actions, in its order: allocate, reclaim, preempt (docs/decisions.md S2.3, S4.1), and the
 stale-gang eviction.
 
 - **allocate** takes pending gangs in hierarchical queue order and places each whole if the
@@ -14,9 +14,9 @@ stale-gang eviction.
 - **preempt** (within a project, by priority): preemptible gangs of the same queue with a
   strictly lower priority.
 
-Both evicting actions add victims one gang at a time in victim order (2.4) and, once the
-pending gang could fit, simulate: place it, put back every victim it did not need, validate,
-and commit only if all of that holds; otherwise the whole scenario is rolled back.
+Both evicting actions add victims one gang at a time in victim order (docs/decisions.md S2.4) and,
+once the pending gang could fit, simulate: place it, put back every victim it did not need,
+validate, and commit only if all of that holds; otherwise the whole scenario is rolled back.
 """
 
 from __future__ import annotations
