@@ -9,15 +9,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
+from nimplane.api.state import AppState
 from nimplane.settings import AuthSettings, Settings
-from nimplane.wiring import AppState, build_state
+from nimplane.wiring import build_state
 from tests.support.db import configured_database_url, delete_workloads, reset_postgres
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 from tests.support.tokens import issue_token
+
+# No test depends on how fast the machine is: Hypothesis's per-example deadline and its
+# too-slow health check are both timings, so every property test runs without them (a test's
+# own `settings` inherit this profile).
+hypothesis.settings.register_profile(
+    "nimplane",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("nimplane")
 
 VALID_SPEC: dict[str, Any] = {
     "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3",
@@ -97,7 +109,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def example_request() -> dict[str, Any]:
-    """Run:ai's own documented create request, verbatim (decisions.md D6)."""
+    """Run:ai's own documented create request, verbatim (docs/decisions.md D6)."""
     import json
 
     path = Path(__file__).resolve().parent / "data" / "runai" / "example-create-request.json"

@@ -11,16 +11,15 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from nimplane.api.state import AppState
 from nimplane.backends.simulated import SimulatedCluster
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.org import PoolQuota, Quota
-from nimplane.domain.ports import ClusterBackend
 from nimplane.domain.ratelimit import Rate
 from nimplane.domain.scheduling import SchedulerConfig
 from nimplane.metrics import Metrics, WorkloadPhaseCollector
@@ -58,40 +57,6 @@ BOOTSTRAP_FILE = "bootstrap-credentials.json"
 GENERATED_CLIENT_ID = "nimplane-admin"
 
 
-@dataclass
-class AppState:
-    """Everything a running server holds: built once at start, passed to the routes."""
-
-    settings: Settings
-    engine: Engine
-    store: SqlStore
-    auth: Authenticator
-    workloads: WorkloadService
-    audit: AuditService
-    org: OrgService
-    cluster: ClusterBackend
-    """Where workloads run (the simulated cluster today)."""
-    identity: IdentityService
-    workload_properties: WorkloadPropertiesService
-    metrics: Metrics
-    cluster_id: str
-    scheduling: SchedulingService
-    lifecycle: LifecycleService
-    workers: BackgroundWorkers
-    """The scheduling loop (and later the lifecycle engine): started by the app's lifespan
-    when `settings.background_workers`; tests may run their passes directly instead."""
-    simulator: SimulatorAdmin
-    """Fault injection and metrics on the simulated cluster (System administrators only)."""
-    sign_in: SignInGuard
-    """The token grants behind the sign-in rate limits and the hashing bound."""
-    inline_reads: bool = False
-    """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
-    block; PostgreSQL reads go through the worker threads."""
-
-    def close(self) -> None:
-        self.store.close()
-
-
 def _write_private(path: Path, content: bytes) -> None:
     """Create `path` readable by its owner only (0600), atomically."""
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -121,7 +86,8 @@ def load_signing_key(settings: Settings) -> bytes:
 
 
 def bootstrap_admin(settings: Settings, store: SqlStore) -> None:
-    """Issue 2 item 3: credentials from the environment, or generated once and kept 0600."""
+    """The bootstrap administrator's credentials (docs/decisions.md A1): from the environment, or
+    generated once and kept 0600."""
     now = utc_now()
     if settings.bootstrap_client_id and settings.bootstrap_client_secret:
         ensure_bootstrap_admin(

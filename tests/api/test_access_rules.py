@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.conftest import nim_request
 from tests.support.identity import (
     ALL_ROLES,
@@ -588,7 +588,7 @@ def test_nim_service_matrix(
     target: str,
     action: str,
 ) -> None:
-    """D10: NIM services take the `inferences` permission on their project."""
+    """docs/decisions.md D10: NIM services take the `inferences` permission on their project."""
     actor = actors[(role, placement)]
     project = scope_of(org, target)[1]
     allowed = expected(role, placement, "inferences", action, target)
@@ -652,9 +652,10 @@ def test_every_endpoint_needs_a_valid_token(
 def test_done_when_each_project_account_manages_its_own_project_only(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    """Issue 3, "Done when": an administrator creates, through the API only, a department with
-    two projects and quotas, a service account per project with the ML engineer role scoped to
-    it, and each account can manage NIM services in its own project and gets 403 in the other.
+    """The acceptance scenario of docs/decisions.md A2: an administrator creates, through the API
+    only, a department with two projects and quotas, a service account per project with the ML
+    engineer role scoped to it, and each account can manage NIM services in its own project and gets
+    403 in the other.
     """
     department = client.post(
         "/api/v1/org-unit/departments",

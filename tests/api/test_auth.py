@@ -1,4 +1,5 @@
-"""Tokens (D9) and who may do what (D7, D10): every grant, every bad token, 401 versus 403."""
+"""Tokens (docs/decisions.md D9) and who may do what (docs/decisions.md D7, D10): every grant, every
+bad token, 401 versus 403."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.identity import AccountBinding
 from nimplane.domain.ports import Transaction
 from nimplane.services.secrets_hashing import hash_secret
 from nimplane.services.workloads import utc_now
 from nimplane.settings import Settings
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 from tests.support.tokens import binding_of, issue_token

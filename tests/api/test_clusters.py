@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane import __version__
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.support.org import (  # noqa: F401 - fixtures
     CLUSTERS,
     caller,

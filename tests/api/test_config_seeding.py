@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from nimplane.api.app import create_app
+from nimplane.api.state import AppState
 from nimplane.backends.simulated import default_nodes
 from nimplane.cli.main import load_settings
 from nimplane.services.seeding import ConfigError, seed_from_config
@@ -25,7 +26,7 @@ from nimplane.settings import Settings
 from nimplane.storage import tables
 from nimplane.storage.db import create_db_engine
 from nimplane.storage.store import SqlStore
-from nimplane.wiring import AppState, build_state
+from nimplane.wiring import build_state
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 from tests.support.tokens import issue_token
 

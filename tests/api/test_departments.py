@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.errors import Invalid
 from nimplane.domain.org import PoolQuota, Quota
-from nimplane.wiring import AppState
 from tests.support.org import (  # noqa: F401 - fixtures
     DEPARTMENTS,
     PROJECTS,

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 
 
 def test_unexpected_error_is_500_without_a_stack_trace(

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.events import WorkloadEvent
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
+from nimplane.api.state import AppState
 from nimplane.backends.simulated import SimulatedCluster
 from nimplane.domain.identity import AccountBinding
 from nimplane.domain.simulation import Timings
@@ -23,7 +24,7 @@ from nimplane.settings import Settings
 from nimplane.storage.db import create_db_engine
 from nimplane.storage.leadership import Leadership
 from nimplane.storage.store import SqlStore
-from nimplane.wiring import AppState, sign_in_guard
+from nimplane.wiring import sign_in_guard
 from nimplane.workers.background import BackgroundWorkers
 
 

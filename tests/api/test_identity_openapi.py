@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 
 RUNAI = Path(__file__).resolve().parents[1] / "data" / "runai" / "runai-org-subset.json"
 METHODS = ("get", "put", "post", "delete", "patch")

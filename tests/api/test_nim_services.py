@@ -28,7 +28,8 @@ def test_create_answers_202_with_filled_metadata_and_defaults(
     meta = body["metadata"]
     assert uuid.UUID(meta["id"]).version == 4
     assert meta["name"] == "llama"
-    assert meta["projectId"] == "1"  # an integer projectId is echoed as a string (D4)
+    # an integer projectId is echoed as a string (docs/decisions.md D4)
+    assert meta["projectId"] == "1"
     assert meta["projectName"] == "default"
     assert meta["departmentId"] == "1"
     assert meta["departmentName"] == "default"
@@ -225,7 +226,7 @@ def test_corrected_example_request_is_accepted(
     response = client.post(NIM, json=example_request, headers=admin)
     assert response.status_code == 202, response.text
     stored = response.json()["spec"]
-    assert "replicas" not in stored  # autoscaling owns the count (D2)
+    assert "replicas" not in stored  # autoscaling owns the count (docs/decisions.md D2)
     assert response.headers.get("warning")
     assert response.json()["metadata"]["name"].startswith("my-workload-name-")
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.conftest import nim_request
 from tests.support.org import (  # noqa: F401 - fixtures
     CLUSTERS,

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane import logs
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.conftest import nim_request
 
 

@@ -176,7 +176,7 @@ def test_runai_schema_names_exist(served: dict[str, Any], runai: dict[str, Any],
 
 
 def test_no_422_anywhere(served: dict[str, Any]) -> None:
-    """Bad input is a 400 (D6/D7); FastAPI's default 422 is never documented."""
+    """Bad input is a 400 (docs/decisions.md D6/D7); FastAPI's default 422 is never documented."""
     for key, operation in operations(served).items():
         assert "422" not in operation.get("responses", {}), key
     assert "HTTPValidationError" not in served["components"]["schemas"]

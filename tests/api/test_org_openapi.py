@@ -12,7 +12,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.api.test_openapi import operations, parameter_names
 from tests.support.org import (  # noqa: F401 - fixtures
     clean_org_fixture,

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from runai import models
 from runai.api_client import ApiClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.support.org import (  # noqa: F401 - fixtures
     CLUSTERS,
     DEPARTMENTS,

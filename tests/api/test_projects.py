@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.errors import Invalid
 from nimplane.domain.org import PoolQuota, Quota
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.org import (  # noqa: F401 - fixtures
     NIM,
@@ -613,9 +613,9 @@ def test_deleting_a_project_removes_the_access_rules_on_it(
 def test_done_when_two_projects_each_with_its_own_engineer(
     client: TestClient, admin: dict[str, str], state: AppState
 ) -> None:
-    """Issue 3: an administrator sets up a department with two projects and quotas, an ML
-    engineer per project; each manages NIM services in its own project and gets 403 in the
-    other."""
+    """The acceptance scenario of docs/decisions.md A2: an administrator sets up a department with
+    two projects and quotas, an ML engineer per project; each manages NIM services in its own
+    project and gets 403 in the other."""
     dept = department(client, admin, "inference", gpu(8))
     one = project(client, admin, "one", dept["id"], gpu(4))
     two = project(client, admin, "two", dept["id"], gpu(4))

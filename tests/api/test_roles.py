@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.support.identity import ALL_ROLES, ROLE_ID, store_account, validate
 
 ROLES = "/api/v1/authorization/roles"
@@ -44,7 +44,8 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
         "workloads": ["read"],
     },
 }
-"""D10 and the role descriptions, written out: what ML engineer and Viewer may do."""
+"""docs/decisions.md D10 and the role descriptions, written out: what ML engineer and Viewer may
+do."""
 
 
 def permissions(role: dict[str, Any]) -> dict[str, list[str]]:

@@ -1,6 +1,7 @@
-"""Property: a valid spec comes back from create and from GET exactly as sent, plus D5 defaults.
+"""Property: a valid spec comes back from create and from GET exactly as sent, plus defaults of
+docs/decisions.md D5.
 
-Specs are generated from the valid value space of each section (decisions.md D5, D6), over the
+Specs are generated from the valid value space of each section (docs/decisions.md D5, D6), over the
 real HTTP API and database.
 """
 
@@ -135,7 +136,8 @@ labels = st.lists(label_name, min_size=1, max_size=4, unique=True).flatmap(
     )
 )
 
-# tolerations (D6): Exists takes no value, Equal needs a key, seconds only with NoExecute
+# tolerations (docs/decisions.md D6): Exists takes no value, Equal needs a key, seconds only with
+# NoExecute
 toleration = st.one_of(
     st.fixed_dictionaries(
         {"operator": st.just("Exists")},
@@ -263,7 +265,8 @@ spec = st.tuples(
 
 
 def effective_defaults(sent: Json) -> Json:
-    """D5, written out from decisions.md: what a GET shows for each field that was not sent."""
+    """The defaults of docs/decisions.md D5, written out: what a GET shows for each field that was
+    not sent."""
     priority = sent.get("priorityClass", "very-high")
     # as Kubernetes defaults it: `:latest` (even with a digest) or neither tag nor digest
     name, at, _digest = sent["image"].partition("@")
@@ -319,7 +322,8 @@ def effective_defaults(sent: Json) -> Json:
 
 
 def unexplained(sent: Any, got: Any, defaults: Any, path: str = "spec") -> list[str]:
-    """Where `got` differs from `sent` other than by a D5 default for a field not sent."""
+    """Where `got` differs from `sent` other than by a default of docs/decisions.md D5 for a field
+    not sent."""
     if isinstance(got, dict) and isinstance(sent, dict):
         problems = []
         defaults = defaults if isinstance(defaults, dict) else {}
@@ -335,8 +339,8 @@ def unexplained(sent: Any, got: Any, defaults: Any, path: str = "spec") -> list[
         return problems
     if isinstance(got, list) or isinstance(sent, list):
         return [] if got == sent else [f"{path}: sent {sent!r}, returned {got!r}"]
-    if sent == {}:  # a defaulted scalar: it must be the D5 value
-        return [] if got == defaults else [f"{path}: default {got!r}, D5 says {defaults!r}"]
+    if sent == {}:  # a defaulted scalar: it must be the value of docs/decisions.md D5
+        return [] if got == defaults else [f"{path}: default {got!r}, expected {defaults!r}"]
     if got != sent or type(got) is not type(sent):
         return [f"{path}: sent {sent!r}, returned {got!r}"]
     return []

@@ -1,5 +1,5 @@
 """The scheduler behind the API: NIM services created through the API on the simulated cluster
-get the placements that scheduling.md 6.3's golden cases predict, visible in
+get the placements that the golden cases of docs/decisions.md S6.3 predict, visible in
 `GET /api/v1/workloads/{id}`, and another 5 cycles change nothing.
 
 Each case runs the real `SchedulingService` (database snapshot, the pure scheduler, the
@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from nimplane.api.state import AppState
 from nimplane.backends.simulated import SimulatedCluster
 from nimplane.domain.cluster import Node
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.workloads import utc_now
 from nimplane.storage import tables
 from nimplane.storage.leadership import Leadership
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.org import (  # noqa: F401 - fixtures
     NIM,

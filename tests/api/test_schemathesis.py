@@ -47,7 +47,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", BOUND)
 # Checks that do not apply, each with its reason (every other default check runs):
 EXCLUDED_CHECKS = [
     # "Schema-valid input must be accepted." The document describes shapes, as Run:ai's does;
-    # decisions.md D6 adds rules across fields and against stored data (image required, one
+    # docs/decisions.md D6 adds rules across fields and against stored data (image required, one
     # model store, one source per environment variable, known node pools, ...), grants need
     # grant-specific fields, and dates in `filterBy` only take four operators. So a shape-valid
     # request is often a 400 by design. `negative_data_rejection` (shape-invalid input must be a
@@ -200,8 +200,9 @@ def test_api_conforms_to_its_document(
 def test_success_responses_conform_to_the_document(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    """Random input rarely passes every D6 rule, so the happy path is walked here on purpose,
-    with a spec that has every section, and each answer is checked against the document."""
+    """Random input rarely passes every rule of docs/decisions.md D6, so the happy path is walked
+    here on purpose, with a spec that has every section, and each answer is checked against the
+    document."""
     nim = "/api/v2/workloads/nim-services"
     body = {"metadata": {"name": "rich", "projectId": 1}, "spec": RICH_SPEC}
     created = client.post(nim, json=body, headers=admin)

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from nimplane.api.state import AppState
 from nimplane.services.workloads import utc_now
 from nimplane.storage import tables
-from nimplane.wiring import AppState
 from tests.support.identity import (
     ALL_ROLES,
     CAN,

@@ -16,13 +16,14 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.errors import Unauthenticated
 from nimplane.domain.identity import AccountBinding
 from nimplane.services.auth import Authenticator
 from nimplane.services.tokens import TokenService
 from nimplane.services.workloads import utc_now
 from nimplane.settings import AuthSettings, Settings
-from nimplane.wiring import SIGNING_KEY_FILE, AppState, load_signing_key
+from nimplane.wiring import SIGNING_KEY_FILE, load_signing_key
 from tests.api.test_auth import BAD_TOKENS, BadToken, signing_key
 from tests.support.identity import (
     RULES,

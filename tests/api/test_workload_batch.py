@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.ports import Transaction
 from nimplane.domain.workloads import DesiredPhase
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.identity import ML_ENGINEER, VIEWER, Org, make_org, store_account
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.events import WorkloadEvent
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.identity import ML_ENGINEER, Org, make_org, store_account
 

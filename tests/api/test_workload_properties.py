@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.support.identity import ALL_ROLES, store_account, validate
 
 TYPES = "/api/v1/workload-types"
@@ -25,7 +25,7 @@ PRIORITY_VALUES = {
     "high": 125,
     "very-high": 150,
 }
-"""Run:ai's priority dictionary (runai-nim-api.md 2.5)."""
+"""Run:ai's priority dictionary (docs/decisions.md S2.1)."""
 DEPLOY_ID = "ecc25e2c-172f-5b6e-a7d5-14e3ad7f0068"
 VERY_HIGH_ID = "e6b11f4d-dd49-51ca-8c90-8097f4828224"
 """Pinned: clients may keep these ids, so they never change."""

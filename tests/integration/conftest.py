@@ -26,7 +26,7 @@ def server_factory(
     def start(data_dir: Path | None = None) -> ServerProcess:
         server = ServerProcess(data_dir or tmp_path_factory.mktemp("server"), database_url)
         started.append(server)
-        server.start(timeout=60.0)
+        server.start()
         return server
 
     yield start
@@ -41,7 +41,7 @@ def server(
     """One server shared by the tests of a module."""
     process = ServerProcess(tmp_path_factory.mktemp("server"), database_url)
     try:
-        process.start(timeout=60.0)
+        process.start()
         yield process
     finally:
         process.stop()

@@ -22,9 +22,9 @@ TIMEOUT = httpx.Timeout(120.0)
 
 Json = dict[str, Any]
 
-# 20 PATCHes, each giving spec sections no other one gives (D2: a given section replaces the
-# stored one whole), except the two `labels` writers: of those, the later one must win.
-# `autoscaling` is left out: it owns `replicas` and excludes `multiNode` (D2, D6).
+# 20 PATCHes, each giving spec sections no other one gives (docs/decisions.md D2: a given section
+# replaces the stored one whole), except the two `labels` writers: of those, the later one must win.
+# `autoscaling` is left out: it owns `replicas` and excludes `multiNode` (docs/decisions.md D2, D6).
 PATCHES: dict[str, Json] = {
     "annotations": {"annotations": [{"name": "example.com/owner", "value": "p01"}]},
     "labels": {"labels": [{"name": "team", "value": "blue"}]},

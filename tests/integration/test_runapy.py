@@ -1,13 +1,12 @@
 """Run:ai's own Python client (`runapy`), unchanged, against a real nimplane server.
 
-runapy gets its token with `grantType: app_token` (D9), sends an explicit `null` for every
-field it was not given and `replicas: 1` unless told otherwise (D2), and hands back the raw
-JSON; its generated models must be able to read every answer.
+runapy gets its token with `grantType: app_token` (docs/decisions.md D9), sends an explicit `null`
+for every field it was not given and `replicas: 1` unless told otherwise (docs/decisions.md D2), and
+hands back the raw JSON; its generated models must be able to read every answer.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +20,7 @@ from runai.exceptions import ApiException
 from runai.runai_client import RunaiClient
 
 from tests.support.server import CLIENT_ID, CLIENT_SECRET, ServerProcess
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +85,15 @@ def get_if_present(nim: Any, workload_id: str) -> models.NimServiceResponse | No
         raise
 
 
+def gone_or_deleted(nim: Any, workload_id: str) -> bool:
+    """True once the NIM service is gone; until then it must show desiredPhase Deleted."""
+    found = get_if_present(nim, workload_id)
+    if found is None:
+        return True
+    assert found.desired_phase == models.DesiredPhase.DELETED
+    return False
+
+
 def warning_of(response: ApiResponse[Any]) -> str:
     """The Warning header (runapy hands headers back as a plain dict, names as sent)."""
     headers = {name.lower(): value for name, value in (response.headers or {}).items()}
@@ -92,7 +101,8 @@ def warning_of(response: ApiResponse[Any]) -> str:
 
 
 def test_runapy_sends_nulls_and_default_replicas(runai: RunaiClient) -> None:
-    """The premise of these tests (D2): what runapy puts on the wire for a sparse spec."""
+    """The premise of these tests (docs/decisions.md D2): what runapy puts on the wire for a sparse
+    spec."""
     wire = runai.api_client.sanitize_for_serialization(update_request(labels=[]))
     assert wire["spec"]["replicas"] == 1
     assert wire["spec"]["image"] is None
@@ -124,7 +134,8 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
     assert created.spec.model_store is not None
     assert created.spec.model_store.nim_cache is not None
     assert created.spec.model_store.nim_cache.name == "llama-cache"
-    assert created.spec.priority_class == "very-high"  # D5 defaults are stored and echoed
+    # defaults of docs/decisions.md D5 are stored and echoed
+    assert created.spec.priority_class == "very-high"
     assert created.spec.serving_port is not None
     assert created.spec.serving_port.port == 8000
     assert created.spec.labels is None
@@ -135,7 +146,8 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
     assert response.status_code == 200
     assert nim_response(response.data) == created
 
-    # update: one section given, every other one null (and replicas 1): the rest stays (D2)
+    # update: one section given, every other one null (and replicas 1): the rest stays
+    # (docs/decisions.md D2)
     response = nim.update_nim_service_spec(
         workload_id,
         update_request(
@@ -190,12 +202,8 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
     assert deleted.metadata.deleted_at is not None
     assert deleted.metadata.deleted_by == CLIENT_ID
 
-    # D8: the NIM GET shows desiredPhase Deleted until teardown ends, then 404
-    deadline = time.monotonic() + 60
-    while (found := get_if_present(nim, workload_id)) is not None:
-        assert found.desired_phase == models.DesiredPhase.DELETED
-        assert time.monotonic() < deadline, "the deleted NIM service never went away"
-        time.sleep(0.2)
+    # docs/decisions.md D8: the NIM GET shows desiredPhase Deleted until teardown ends, then 404
+    wait_until(lambda: gone_or_deleted(nim, workload_id), "the deleted NIM service went away")
     with pytest.raises(ApiException) as gone:
         nim.get_nim_service_by_id(workload_id)
     assert gone.value.status == 404
@@ -210,7 +218,8 @@ def test_create_get_update_list_delete(runai: RunaiClient) -> None:
 
 
 def test_replicas_one_sent_by_runapy_is_ignored_under_autoscaling(runai: RunaiClient) -> None:
-    """runapy's default `replicas: 1` on a PATCH must not fight a stored autoscaling (D2)."""
+    """runapy's default `replicas: 1` on a PATCH must not fight a stored autoscaling
+    (docs/decisions.md D2)."""
     nim = runai.workloads.nvidia_nim
     autoscaling = {
         "minReplicas": 2,
@@ -251,7 +260,8 @@ def test_errors_reach_runapy_as_api_exceptions(runai: RunaiClient) -> None:
     with pytest.raises(ApiException) as taken:
         nim.create_nim_service(create_request(name, spec()))
     assert taken.value.status == 409
-    assert "default" in str(taken.value.body)  # the message names the project (D3)
+    # the message names the project (docs/decisions.md D3)
+    assert "default" in str(taken.value.body)
 
     with pytest.raises(ApiException) as invalid:
         nim.create_nim_service(create_request(unique_name("runapy-bad"), spec(priorityClass="x")))
@@ -303,12 +313,8 @@ def test_batch_suspend_resume_delete_and_history(runai: RunaiClient) -> None:
         ).data
     )
     assert deleted.succeeded == [workload_id]
-    # D8: Deleted until the lifecycle engine has torn its pods down, then gone
-    deadline = time.monotonic() + 20
-    while (shown := get_if_present(nim, workload_id)) is not None:
-        assert shown.desired_phase == models.DesiredPhase.DELETED
-        assert time.monotonic() < deadline, "never torn down"
-        time.sleep(0.1)
+    # docs/decisions.md D8: Deleted until the lifecycle engine has torn its pods down, then gone
+    wait_until(lambda: gone_or_deleted(nim, workload_id), "the NIM service was torn down")
 
     history = models.GetWorkloadHistory200Response.from_dict(
         runai.workloads.events.get_workload_history(workload_id, offset=0, limit=100).data

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.simulation import Timings, observe
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.lifecycle import PODS_FAULTS, Harness, harness_fixture
 from tests.support.org import caller, clean_org_fixture, ok

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.simulation import Timings
 from nimplane.services import lifecycle as lifecycle_module
 from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.workloads import utc_now
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.clock import ManualClock
 from tests.support.org import ok

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from nimplane.api.state import AppState
 from nimplane.storage.leadership import Leadership
-from nimplane.wiring import AppState
 
 
 def test_one_holder_at_a_time_and_released_after(app_state: AppState) -> None:

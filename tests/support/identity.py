@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.ports import Transaction
 from nimplane.domain.rbac import ROLES_BY_NAME
 from nimplane.services.secrets_hashing import hash_secret
 from nimplane.services.workloads import utc_now
-from nimplane.wiring import AppState
 from tests.support.tokens import issue_token
 
 SA = "/api/v1/service-accounts"
@@ -188,7 +188,7 @@ def validate(app: FastAPI, method: str, path: str, response: Any) -> None:
     _SCHEMA[0][path][method].validate_response(response)
 
 
-# --- the permission matrix, written out by hand from the role descriptions (D10) --------------
+# --- the permission matrix, written out by hand from the role descriptions (docs/decisions.md D10)
 
 CRUD = frozenset({"create", "read", "update", "delete"})
 CAN: dict[str, dict[str, frozenset[str]]] = {

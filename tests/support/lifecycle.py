@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.simulation import Timings
 from nimplane.services.lifecycle import LifecycleService
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.workloads import utc_now
 from nimplane.storage.leadership import Leadership
-from nimplane.wiring import AppState
 from tests.support.clock import ManualClock
 from tests.support.org import DEPARTMENTS, NIM, PROJECTS, gpu, ok
 

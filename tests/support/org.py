@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
 
+from nimplane.api.state import AppState
 from nimplane.domain.ports import Transaction
 from nimplane.services.workloads import utc_now
 from nimplane.storage import tables
-from nimplane.wiring import AppState
 from tests.support.tokens import issue_token
 
 DEPARTMENTS = "/api/v1/org-unit/departments"

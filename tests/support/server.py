@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import SAFETY_TIMEOUT, wait_until
 
 CLIENT_ID = "test-admin"
 CLIENT_SECRET = "test-admin-secret-0123456789"
@@ -40,7 +41,7 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = SAFETY_TIMEOUT) -> None:
         self.port = free_port()
         env = dict(os.environ)
         env.update(
@@ -71,19 +72,16 @@ class ServerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited early: {(self.data_dir / 'server.log').read_text()}"
-                )
-            try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not become ready")
+        wait_until(self._ready, "the server became ready", timeout)
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"server exited early: {(self.data_dir / 'server.log').read_text()}")
+        try:
+            return httpx.get(f"{self.base_url}/readyz", timeout=10.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def token(self) -> str:
         response = httpx.post(

@@ -1,4 +1,4 @@
-"""D5: every default is filled in, and an explicit value is never overwritten."""
+"""docs/decisions.md D5: every default is filled in, and an explicit value is never overwritten."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""D2: a PATCH replaces given sections whole, removes listed ones, and autoscaling owns replicas."""
+"""docs/decisions.md D2: a PATCH replaces given sections whole, removes listed ones, and autoscaling
+owns replicas."""
 
 from __future__ import annotations
 
@@ -203,7 +204,8 @@ def test_merge_spec(
     change = merge_spec(stored, given, remove)
     assert [issue.field for issue in change.issues] == issue_fields
     assert all(issue.details for issue in change.issues)
-    if expected is not None:  # with issues the merged spec is thrown away (D2: nothing changes)
+    # with issues the merged spec is thrown away (docs/decisions.md D2: nothing changes)
+    if expected is not None:
         assert change.spec == expected
     assert change.warnings == warnings
     assert stored == stored_before, "the stored spec must never be mutated"
@@ -241,7 +243,8 @@ def test_runapy_body_with_nulls_and_default_replicas() -> None:
 
 
 def test_merged_spec_must_still_pass_create_rules() -> None:
-    """merge_spec settles D2 only; D6 runs on its result (multiNode cannot join autoscaling)."""
+    """merge_spec settles docs/decisions.md D2 only; docs/decisions.md D6 runs on its result
+    (multiNode cannot join autoscaling)."""
     ctx = ValidationContext(node_pools=frozenset({"default"}), categories=frozenset({"Deploy"}))
     change = merge_spec(SCALED, {"multiNode": {"workers": 1}}, [])
     assert change.issues == []

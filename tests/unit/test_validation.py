@@ -1,4 +1,5 @@
-"""D3 and D6: every semantic rule, one table row per rule and side, all issues reported at once."""
+"""docs/decisions.md D3 and D6: every semantic rule, one table row per rule and side, all issues
+reported at once."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def test_valid_baseline_has_no_issues() -> None:
 
 
 SPEC_CASES = [
-    # image (D6): required, and must parse as an image reference
+    # image (docs/decisions.md D6): required, and must parse as an image reference
     pytest.param(spec(without=("image",)), {("spec.image", "required")}, id="image-missing"),
     pytest.param(
         spec(image="nvcr.io/NIM/Meta:1.0"), {("spec.image", None)}, id="image-upper-case-repo"

@@ -1,4 +1,5 @@
-"""Properties over generated specs built only from valid components (D2, D5, D6)."""
+"""Properties over generated specs built only from valid components
+(docs/decisions.md D2, D5, D6)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""The app factory: routes, the error table, and a lifespan that builds (or receives) the state."""
+"""The app factory: routes, the error table, and a lifespan that receives the state (or builds
+it at start with the function the composition root hands it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -32,14 +33,19 @@ from nimplane.api.routes import (
     workload_properties,
     workloads,
 )
+from nimplane.api.state import AppState
 from nimplane.settings import Settings
-from nimplane.wiring import AppState, build_state
 
 
 def create_app(
-    settings: Settings | None = None, state: AppState | None = None, *, run_workers: bool = False
+    settings: Settings | None = None,
+    state: AppState | None = None,
+    *,
+    run_workers: bool = False,
+    build: Callable[[Settings], AppState] | None = None,
 ) -> FastAPI:
-    """A nimplane API app: it serves `state` if given, else builds one from `settings` at start.
+    """A nimplane API app: it serves `state` if given, else the one `build` makes from
+    `settings` at start (an app with neither can serve its OpenAPI document, not requests).
 
     The background workers (scheduler, lifecycle engine) run with the app when it builds its
     own state, or when `run_workers` says so; tests that pass a state drive them directly.
@@ -48,9 +54,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = state is None
-        served: AppState = (
-            await run_in_threadpool(build_state, settings or Settings()) if state is None else state
-        )
+        if state is not None:
+            served = state
+        elif build is not None:
+            served = await run_in_threadpool(build, settings or Settings())
+        else:
+            raise RuntimeError("create_app: give it a state, or a function that builds one")
         app.state.nimplane = served
         workers = (owned or run_workers) and served.settings.background_workers
         if workers:

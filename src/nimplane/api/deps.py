@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nimplane.api.audit import PRINCIPAL_KEY
+from nimplane.api.state import AppState
 from nimplane.domain.bodies import check_body, check_fields, too_deep
 from nimplane.domain.errors import Invalid
 from nimplane.domain.identity import Principal
-from nimplane.wiring import AppState
 
 T = TypeVar("T")
 

@@ -30,7 +30,7 @@ INT32_MAX = 2**31 - 1
 
 def parse_body(model: type[M], body: JsonBody) -> M:
     """The body as `model`: a wrong content type, malformed JSON, a non-object or any field
-    problem is a 400 naming every issue. `null` means "not given" (D2)."""
+    problem is a 400 naming every issue. `null` means "not given" (docs/decisions.md D2)."""
     value = body.parse()
     if not isinstance(value, dict):
         raise Invalid("The request body must be a JSON object.")

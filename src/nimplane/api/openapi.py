@@ -47,7 +47,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     for path, path_item in document["paths"].items():
         for operation in path_item.values():
-            operation.get("responses", {}).pop("422", None)  # bad input is a 400 here (D7)
+            # bad input is a 400 here (docs/decisions.md D7)
+            operation.get("responses", {}).pop("422", None)
             if path not in PUBLIC_PATHS:
                 operation["security"] = [{"bearerAuth": []}]
     _, extra = models_json_schema(

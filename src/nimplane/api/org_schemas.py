@@ -3,9 +3,9 @@ Run:ai's schema names.
 
 Request models refuse unknown fields and are parsed by the routes only once the caller is
 authenticated (`parse`); every problem is one 400 with `complianceIssues`, never a 422, and
-`null` means "not given" (D2). Run:ai marks `clusterId` (one cluster here) and `resources` of a
-create request required; nimplane defaults them. Response models document what `org_views.py`
-builds.
+`null` means "not given" (docs/decisions.md D2). Run:ai marks `clusterId` (one cluster here) and
+`resources` of a create request required; nimplane defaults them. Response models document what
+`org_views.py` builds.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ DURATION = r"^(0|[+]?((\d+(\.\d+)?)(ns|us|µs|μs|ms|s|m|h|d|w))+$)"
 
 
 def _id_as_string(value: Any) -> Any:
-    """D4: an integer id is accepted and read as its string."""
+    """docs/decisions.md D4: an integer id is accepted and read as its string."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value

@@ -30,5 +30,6 @@ NIM_WORKLOAD_TYPE: Final = "NIMService"
 
 
 def default_preemptibility(priority_class: str) -> str:
-    """D5: `high` and `very-high` are non-preemptible, the other five preemptible."""
+    """docs/decisions.md D5: `high` and `very-high` are non-preemptible, the other five
+    preemptible."""
     return "non-preemptible" if priority_class in NON_PREEMPTIBLE_BY_DEFAULT else "preemptible"

@@ -1,4 +1,5 @@
-"""D5: the defaults a stored spec carries, so that a GET shows the effective values."""
+"""docs/decisions.md D5: the defaults a stored spec carries, so that a GET shows the effective
+values."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def default_pull_policy(image: str) -> str:
 
 
 def apply_defaults(spec: Json) -> Json:
-    """A copy of a valid, null-free spec with every D5 default filled in."""
+    """A copy of a valid, null-free spec with every default of docs/decisions.md D5 filled in."""
     out = copy.deepcopy(spec)
     out.setdefault("priorityClass", DEFAULT_PRIORITY_CLASS)
     out.setdefault("preemptibility", default_preemptibility(out["priorityClass"]))

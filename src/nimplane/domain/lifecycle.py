@@ -6,10 +6,10 @@ returns what to do: pods to create and delete, the new status (phase through the
 transition function, conditions, counts), the events to record, and when to look again.
 Run it twice on the same input and the second run does nothing.
 
-Phases (D8): Creating -> Pending (no placement) -> Initializing (pods pulling, loading, probing)
--> Running (every wanted replica ready); Updating while pods roll to a new spec; Degraded when
-a replica that was serving is not; Failed when an image cannot be pulled; Stopping -> Stopped
-and Resuming for suspend/resume; Deleting until torn down. A phase reached through others
+Phases (docs/decisions.md D8): Creating -> Pending (no placement) -> Initializing (pods pulling,
+loading, probing) -> Running (every wanted replica ready); Updating while pods roll to a new spec;
+Degraded when a replica that was serving is not; Failed when an image cannot be pulled; Stopping ->
+Stopped and Resuming for suspend/resume; Deleting until torn down. A phase reached through others
 (Stopped -> Resuming -> Pending) passes through each, so every step is recorded.
 """
 

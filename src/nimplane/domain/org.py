@@ -1,9 +1,9 @@
 """The organisation: clusters, node pools, departments and projects with per-node-pool quotas.
 
 Pure rules, no I/O: names and namespaces, quota values (Run:ai's `Resources`, with the special
-values of scheduling.md 1.2: a deserved quota or a limit of -1 means unlimited), the quota
+values of docs/decisions.md S1.2: a deserved quota or a limit of -1 means unlimited), the quota
 arithmetic, and the one rule that ties departments to projects: per node pool and resource, a
-department's deserved quota is at least the sum of its projects' (runai-nim-api.md section 4).
+department's deserved quota is at least the sum of its projects' (docs/decisions.md O3).
 
 A quota item is stored as it travels on the wire (`pool_quota_json`), so that a stored
 organisation reads back exactly as it was given.

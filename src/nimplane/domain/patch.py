@@ -1,4 +1,5 @@
-"""D2: how a PATCH body changes a stored spec (section replace, `fieldsToRemove`, replicas)."""
+"""docs/decisions.md D2: how a PATCH body changes a stored spec (section replace, `fieldsToRemove`,
+replicas)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ class SpecChange:
 
 
 def resolve_replicas_on_create(spec: Json) -> SpecChange:
-    """D6: `replicas` given with `autoscaling` on create is dropped, with a warning."""
+    """docs/decisions.md D6: `replicas` given with `autoscaling` on create is dropped, with a
+    warning."""
     if "autoscaling" in spec and "replicas" in spec:
         out = dict(spec)
         del out["replicas"]

@@ -433,6 +433,9 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raise Unavailable when the database cannot be reached."""
 
+    def close(self) -> None:
+        """Release the database connections (when the server stops)."""
+
 
 class ClusterBackend(Protocol):
     """Where workloads actually run: the simulated cluster or Kubernetes."""

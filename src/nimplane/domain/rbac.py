@@ -1,4 +1,5 @@
-"""Roles as permission sets, scopes that nest, and the one `is_allowed` check (D10).
+"""Roles as permission sets, scopes that nest, and the one `is_allowed` check
+(docs/decisions.md D10).
 
 Resource types and actions are Run:ai's (`ResourceType`, `Action`). A role grants actions on
 resource types; an access rule gives a subject a role in a scope; a scope covers everything

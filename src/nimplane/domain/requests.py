@@ -28,7 +28,7 @@ _PYDANTIC_RULES = {
 
 
 def _project_id_as_string(value: Any) -> Any:
-    """D4: an integer projectId is accepted and echoed back as a string."""
+    """docs/decisions.md D4: an integer projectId is accepted and echoed back as a string."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value

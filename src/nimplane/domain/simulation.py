@@ -43,7 +43,7 @@ UNHEALTHY: Final = frozenset({Stage.NOT_READY, Stage.CRASH_LOOP_BACK_OFF, Stage.
 
 @dataclass(frozen=True)
 class ReadinessProbe:
-    """`probes.readiness` with Kubernetes' defaults (D5)."""
+    """`probes.readiness` with Kubernetes' defaults (docs/decisions.md D5)."""
 
     initial_delay_seconds: float = 0
     period_seconds: float = 10

@@ -2,9 +2,9 @@
 
 These models carry the types, enums, patterns and bounds that Run:ai's schema declares, so
 that a request is checked field by field and the OpenAPI document shows Run:ai's shapes.
-Rules that span fields or need context (D6) live in `validation.py`; defaults (D5) live in
-`defaults.py`. Every field is optional and nullable, as in Run:ai's schema: `null` means
-"not given" (D2).
+Rules that span fields or need context (docs/decisions.md D6) live in `validation.py`; defaults
+(docs/decisions.md D5) live in `defaults.py`. Every field is optional and nullable, as in Run:ai's
+schema: `null` means "not given" (docs/decisions.md D2).
 """
 
 from __future__ import annotations

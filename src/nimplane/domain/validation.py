@@ -1,4 +1,5 @@
-"""Every semantic rule a NIM service request must pass (decisions.md D3, D6), all reported at once.
+"""Every semantic rule a NIM service request must pass (docs/decisions.md D3, D6), all reported at
+once.
 
 Field types, enums, patterns and bounds are checked by the wire models (`spec.py`); this
 module checks what spans fields or needs context. It reads the request as plain JSON with
@@ -41,7 +42,8 @@ class ValidationContext:
 
 
 def drop_nulls(value: Any) -> Any:
-    """D2: an explicit `null` means "not given"; remove it from every object, at any depth.
+    """docs/decisions.md D2: an explicit `null` means "not given"; remove it from every object, at
+    any depth.
 
     A copy, built with an explicit stack rather than recursion: no body can exhaust the
     interpreter's stack, however deep it nests."""
@@ -94,7 +96,7 @@ def _int(value: Any) -> int | None:
 def validate_name(
     name: Any, *, as_prefix: bool, field: str = "metadata.name"
 ) -> list[ComplianceIssue]:
-    """D3: a DNS-1035 label of at most 63 characters (57 when it is a prefix)."""
+    """docs/decisions.md D3: a DNS-1035 label of at most 63 characters (57 when it is a prefix)."""
     if not isinstance(name, str):
         return []  # the wire model reports the type
     limit = NAME_MAX - PREFIX_SUFFIX_LEN if as_prefix else NAME_MAX
@@ -120,7 +122,8 @@ def validate_name(
 def validate_spec(
     spec: Json, ctx: ValidationContext, prefix: str = "spec"
 ) -> list[ComplianceIssue]:
-    """Every D6 rule over a null-free spec; `prefix` is the spec's path in the request."""
+    """Every rule of docs/decisions.md D6 over a null-free spec; `prefix` is the spec's path in the
+    request."""
     issues: list[ComplianceIssue] = []
 
     def add(field: str, details: str, rule: str | None = None) -> None:

@@ -173,7 +173,8 @@ _SUFFIX_RANDOM = random.Random()  # names are not secrets; a clash is retried by
 
 
 def name_with_random_suffix(prefix: str) -> str:
-    """D3: `useGivenNameAsPrefix` appends `-` and five random characters of [a-z0-9]."""
+    """docs/decisions.md D3: `useGivenNameAsPrefix` appends `-` and five random characters of
+    [a-z0-9]."""
     return prefix + "-" + "".join(_SUFFIX_RANDOM.choices(_SUFFIX_ALPHABET, k=5))
 
 

@@ -75,7 +75,7 @@ def _require(principal: Principal, action: Action, project: Project) -> None:
 
 
 def _parse_id(workload_id: str) -> str:
-    """D4: an id that is not a UUID is simply not found."""
+    """docs/decisions.md D4: an id that is not a UUID is simply not found."""
     try:
         return str(uuid.UUID(workload_id))
     except ValueError as exc:
@@ -223,7 +223,8 @@ class WorkloadService:
     def update(
         self, principal: Principal, workload_id: str, body: Any, if_match: int | None
     ) -> Outcome:
-        """D2: replace the given spec sections, remove the listed ones, re-check every rule."""
+        """docs/decisions.md D2: replace the given spec sections, remove the listed ones, re-check
+        every rule."""
         request = _object_body(body)
         parsed, wire = wire_issues(NimServiceUpdateRequest, request)
         given = _section(request, "spec")
@@ -260,7 +261,8 @@ class WorkloadService:
     def delete(
         self, principal: Principal, workload_id: str, if_match: int | None = None
     ) -> Workload:
-        """D8: mark the workload Deleted; it disappears once the backend has torn it down."""
+        """docs/decisions.md D8: mark the workload Deleted; it disappears once the backend has torn
+        it down."""
 
         def mark(tx: Transaction) -> Outcome | None:
             now = self._clock()
@@ -297,7 +299,8 @@ class WorkloadService:
     def set_desired_phase(
         self, principal: Principal, workload_id: str, desired: DesiredPhase
     ) -> Workload:
-        """D8: stop (desired Stopped) or resume (desired Running) a workload; idempotent.
+        """docs/decisions.md D8: stop (desired Stopped) or resume (desired Running) a workload;
+        idempotent.
 
         Only the desired phase changes: the lifecycle engine moves the observed phase.
         A workload being deleted can be neither stopped nor resumed (Conflict).

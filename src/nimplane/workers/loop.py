@@ -2,7 +2,8 @@
 woken, in a worker thread, with exponential backoff while passes fail.
 
 The loop holds no rules: a pass is a use case (a scheduling cycle, a reconcile sweep). It
-stops cleanly when the server shuts down.
+stops cleanly when the server shuts down. Time comes from an injected clock and an injected
+sleep, so tests drive the loop with a fake clock instead of waiting.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+"""Seconds on a monotonic scale."""
+Sleep = Callable[[float], Awaitable[None]]
+"""Suspend the calling task for that many seconds of the clock's time (cancellable)."""
 
 
 class PeriodicLoop:
@@ -26,6 +32,9 @@ class PeriodicLoop:
         period: float,
         max_backoff: float = 30.0,
         min_interval: float = 0.0,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.name = name
         self._min_interval = min_interval
@@ -35,6 +44,8 @@ class PeriodicLoop:
         """One pass (settable after construction, so passes can wake each other's loops)."""
         self._period = period
         self._max_backoff = max_backoff
+        self._clock = clock
+        self._sleep = sleep
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,13 +71,24 @@ class PeriodicLoop:
             self._task = None
             self._loop = None
 
+    async def _wait(self, delay: float) -> None:
+        """Until woken or `delay` has passed, whichever comes first."""
+        if self._wake.is_set():
+            return
+        woken = asyncio.ensure_future(self._wake.wait())
+        napped = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await asyncio.wait((woken, napped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            napped.cancel()
+
     async def _run(self) -> None:
         delay = self._period
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await self._wait(delay)
             self._wake.clear()
-            started = time.monotonic()
+            started = self._clock()
             try:
                 await run_in_threadpool(self.work)
             except Exception:
@@ -76,6 +98,6 @@ class PeriodicLoop:
             else:
                 delay = self._period
             self.passes += 1
-            rest = self._min_interval - (time.monotonic() - started)
+            rest = self._min_interval - (self._clock() - started)
             if rest > 0:
-                await asyncio.sleep(rest)
+                await self._sleep(rest)

@@ -1,6 +1,6 @@
 """Builders for scheduler cases, and the runner that proves a result stable.
 
-Like KAI's integration-test harness (scheduling.md 6.1): a case declares nodes, queues,
+Like KAI's integration-test harness (docs/decisions.md S6.1): a case declares nodes, queues,
 workloads and what already runs; the runner schedules one cycle, then re-runs
 `STABILITY_CYCLES` more cycles over the result with nothing else changed and requires each to
 change nothing.

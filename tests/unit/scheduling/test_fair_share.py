@@ -1,4 +1,4 @@
-"""scheduling.md 1.3: dividing one resource among sibling queues, and down the queue tree."""
+"""docs/decisions.md S1.3: dividing one resource among sibling queues, and down the queue tree."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scheduling.md 6.3: the golden cases, table-driven, each re-run 5 more cycles (stability).
+"""docs/decisions.md S6.3: the golden cases, table-driven, each re-run 5 more cycles (stability).
 
 Priorities use KAI's numbers where the case is KAI's (`train` 50 preemptible, `build` 100 and
 `inference` 125 non-preemptible) and Run:ai class names elsewhere.

@@ -1,4 +1,4 @@
-"""GPU sharing, bin-pack and spread, CPU and memory, taints, node pools (scheduling.md 3).
+"""GPU sharing, bin-pack and spread, CPU and memory, taints, node pools (docs/decisions.md S3).
 
 Each case runs through the whole cycle and is re-run 5 more cycles (stability).
 """

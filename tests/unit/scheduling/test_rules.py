@@ -1,4 +1,4 @@
-"""The reclaim rules one by one (scheduling.md 2.3), the spec adapter and the wire shapes."""
+"""The reclaim rules one by one (docs/decisions.md S2.3), the spec adapter and the wire shapes."""
 
 from __future__ import annotations
 
@@ -142,7 +142,8 @@ def test_workload_from_spec_defaults_and_fields() -> None:
         }
     )
     wl = workload_from_spec("w", "1", spec, created=5.0)
-    assert (wl.priority, wl.preemptible) == (150, False)  # very-high, non-preemptible (D5)
+    # very-high, non-preemptible (docs/decisions.md D5)
+    assert (wl.priority, wl.preemptible) == (150, False)
     assert (wl.pod.cpu_millicores, wl.pod.memory_mib) == (1_500, 16_384)
     assert (wl.replicas, wl.workers, wl.gang_size, wl.node_pools) == (1, 2, 3, ("a", "default"))
     assert [(t.key, t.operator, t.effect) for t in wl.tolerations] == [("k", "Exists", None)]

@@ -22,11 +22,11 @@ from nimplane.api.identity_schemas import (
 from nimplane.api.identity_views import access_rule_view, me_access_rule_view
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.routes.workloads import SortOrder
+from nimplane.api.state import AppState
 from nimplane.domain.access import RULE_DATE_FIELDS, RULE_FIELDS, ResolvedRule, RuleSelection
 from nimplane.domain.errors import ComplianceIssue, Invalid
 from nimplane.domain.identity import Principal
 from nimplane.domain.queries import ListQuery, parse_date, parse_filter_by, split_items
-from nimplane.wiring import AppState
 
 router = APIRouter(tags=["Access rules"])
 

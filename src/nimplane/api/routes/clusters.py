@@ -14,12 +14,12 @@ from nimplane.api.org_views import cluster_view, node_view
 from nimplane.api.routes._responses import errors
 from nimplane.api.routes.org_units import Limit, Offset, Order
 from nimplane.api.routes.workloads import FilterBy, Search, SortOrder
+from nimplane.api.state import AppState
 from nimplane.domain.identity import Principal
 from nimplane.domain.org import NODE_FIELDS
 from nimplane.domain.queries import DEFAULT_LIMIT, ListQuery, parse_filter_by
 from nimplane.domain.queries import Filter as ListFilter
 from nimplane.services.workloads import utc_now
-from nimplane.wiring import AppState
 
 router = APIRouter()
 

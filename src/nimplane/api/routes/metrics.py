@@ -7,11 +7,11 @@ from starlette.responses import Response
 
 from nimplane.api.deps import as_caller
 from nimplane.api.routes._responses import errors
+from nimplane.api.state import AppState
 from nimplane.domain.identity import Principal
 from nimplane.domain.rbac import Action, ResourceType, ScopePath
 from nimplane.metrics import CONTENT_TYPE
 from nimplane.services.authz import require
-from nimplane.wiring import AppState
 
 router = APIRouter(tags=["Observability"])
 

@@ -22,10 +22,10 @@ from nimplane.api.org_views import node_pool_view
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.routes.org_units import Limit, Offset, Order
 from nimplane.api.routes.workloads import FilterBy, SortOrder
+from nimplane.api.state import AppState
 from nimplane.domain.identity import Principal
 from nimplane.domain.org import NODE_POOL_FIELDS, ORG_DATE_FIELDS
 from nimplane.domain.queries import DEFAULT_LIMIT, ListQuery, parse_filter_by
-from nimplane.wiring import AppState
 
 router = APIRouter(tags=["NodePools"])
 

@@ -29,10 +29,10 @@ from nimplane.api.org_schemas import (
 from nimplane.api.org_views import department_view, project_view, resources_view
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.routes.workloads import FilterBy, Search, SortOrder
+from nimplane.api.state import AppState
 from nimplane.domain.identity import Principal
 from nimplane.domain.org import DEPARTMENT_FIELDS, ORG_DATE_FIELDS, PROJECT_FIELDS
 from nimplane.domain.queries import DEFAULT_LIMIT, MAX_LIMIT, ListQuery, parse_filter_by
-from nimplane.wiring import AppState
 
 router = APIRouter()
 

@@ -17,9 +17,9 @@ from nimplane.api.identity_schemas import (
 )
 from nimplane.api.identity_views import service_account_view
 from nimplane.api.routes._responses import errors, json_request_body
+from nimplane.api.state import AppState
 from nimplane.domain.identity import Principal
 from nimplane.domain.identity import ServiceAccount as DomainAccount
-from nimplane.wiring import AppState
 
 router = APIRouter(tags=["Service Accounts"])
 

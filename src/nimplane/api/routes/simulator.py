@@ -18,9 +18,9 @@ from nimplane.api.simulator_schemas import (
     SimulatedNodes,
     SimulatedPod,
 )
+from nimplane.api.state import AppState
 from nimplane.domain.identity import Principal
 from nimplane.services.simulator_admin import NodeFault, NodeState, PodFault, PodFaultState
-from nimplane.wiring import AppState
 
 router = APIRouter(tags=["Simulator"])
 

@@ -1,4 +1,5 @@
-"""`/api/v1/token` (JSON) and `/api/v2/token` (OAuth2 form): Run:ai's token grants (D9)."""
+"""`/api/v1/token` (JSON) and `/api/v2/token` (OAuth2 form): Run:ai's token grants
+(docs/decisions.md D9)."""
 
 from __future__ import annotations
 

@@ -21,10 +21,10 @@ from nimplane.api.identity_schemas import (
 from nimplane.api.identity_views import user_view
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.routes.workloads import SortOrder
+from nimplane.api.state import AppState
 from nimplane.domain.access import USER_DATE_FIELDS, USER_FILTER_FIELDS, USER_SORT_FIELDS
 from nimplane.domain.identity import Principal
 from nimplane.domain.queries import ListQuery, parse_filter_by
-from nimplane.wiring import AppState
 
 router = APIRouter(tags=["Users"])
 

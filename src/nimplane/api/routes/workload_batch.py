@@ -10,9 +10,9 @@ from nimplane.api.errors import status_of
 from nimplane.api.identity_schemas import parse_body
 from nimplane.api.routes._responses import errors, json_request_body
 from nimplane.api.schemas import BatchResponse, WorkloadBatch
+from nimplane.api.state import AppState
 from nimplane.domain.identity import Principal
 from nimplane.services.workload_batch import BatchAction, BatchResult, run_batch
-from nimplane.wiring import AppState
 
 router = APIRouter()
 

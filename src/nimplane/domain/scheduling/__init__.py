@@ -5,7 +5,7 @@ is in `model`. No I/O, no clock: the snapshot carries `now`.
 
 Modules, one job each:
 - `model`: the input (queues, workloads as gangs, nodes, previous placements) and the result;
-- `fair_share`: dividing one resource among sibling queues (scheduling.md 1.3);
+- `fair_share`: dividing one resource among sibling queues (docs/decisions.md S1.3);
 - `queues`: a node pool's queue tree: usage, fair shares down the tree, the capacity policy;
 - `capacity`: free capacity per node and device, and the free-capacity indexes;
 - `placement`: choosing a node and devices for one pod (bin-pack, spread, GPU sharing);

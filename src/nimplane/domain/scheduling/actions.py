@@ -1,4 +1,4 @@
-"""KAI's actions, in its order: allocate, reclaim, preempt (scheduling.md 2.3, 4.1), and the
+"""KAI's actions, in its order: allocate, reclaim, preempt (docs/decisions.md S2.3, S4.1), and the
 stale-gang eviction.
 
 - **allocate** takes pending gangs in hierarchical queue order and places each whole if the
@@ -14,13 +14,14 @@ stale-gang eviction.
 - **preempt** (within a project, by priority): preemptible gangs of the same queue with a
   strictly lower priority.
 
-Both evicting actions add victims one gang at a time in victim order (2.4) and, once the
-pending gang could fit, simulate: re-allocate the evicted victims and the pending gang together,
-in the hierarchical job order (`_reallocate`, KAI's `TryToVirtuallyAllocatePreemptorAndGetVictims`),
-so a victim whose queue comes first (e.g. a higher-priority queue) takes its place back before
-the pending gang is tried; a victim is put back only where it was and within its queues' limits.
-The scenario holds if the pending gang is placed and the victims left out pass validation; it is
-then committed, otherwise rolled back and the next victim added.
+Both evicting actions add victims one gang at a time in victim order (docs/decisions.md S2.4) and,
+once the pending gang could fit, simulate: re-allocate the evicted victims and the pending gang
+together, in the hierarchical job order (`_reallocate`, KAI's
+`TryToVirtuallyAllocatePreemptorAndGetVictims`), so a victim whose queue comes first (e.g. a
+higher-priority queue) takes its place back before the pending gang is tried; a victim is put back
+only where it was and within its queues' limits. The scenario holds if the pending gang is placed
+and the victims left out pass validation; it is then committed, otherwise rolled back and the next
+victim added.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fair share (scheduling.md 1.3): one resource divided among sibling queues, then recursively.
+"""Fair share (docs/decisions.md S1.3): one resource divided among sibling queues, then recursively.
 
 Not DRF and not a water-fill over a vector: each resource is divided on its own, in integers of
 the resource's internal unit (thousandths of a GPU, millicores, MiB):

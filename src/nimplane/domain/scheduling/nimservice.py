@@ -1,9 +1,10 @@
-"""From a stored NIM service spec to the scheduler's `Workload` (scheduling.md 5).
+"""From a stored NIM service spec to the scheduler's `Workload` (docs/decisions.md S5).
 
 `gpuDevicesRequest` whole devices; `gpuRequestType: portion` that portion of each of
 `gpuDevicesRequest` devices; `memory` that much GPU memory on one device. GPU limits
 (`gpuPortionLimit`, `gpuMemoryLimit`) do not take part in scheduling (KAI has none). Priority
-and preemptibility come from the spec, with the D5 defaults for anything missing.
+and preemptibility come from the spec, with the defaults of docs/decisions.md D5 for anything
+missing.
 """
 
 from __future__ import annotations

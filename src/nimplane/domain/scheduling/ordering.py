@@ -1,4 +1,5 @@
-"""Who is tried first: the hierarchical queue order (1.5) and victim order (2.4).
+"""Who is tried first: the hierarchical queue order (docs/decisions.md S1.5) and victim order
+(docs/decisions.md S2.4).
 
 `HierarchicalPicker` walks the queue tree: at each level the child whose best item wins the
 comparator is descended into, down to a leaf, whose next item is taken; the changed queues

@@ -2,7 +2,7 @@
 
 One queue per department and per project, keyed by unit kind and id (a department and a
 project may share a name: the embedded ones are both `default`) and shown by name. Run:ai's
-quota values map onto KAI's (scheduling.md 1.2): a GPU quota not set is 0 deserved and no
+quota values map onto KAI's (docs/decisions.md S1.2): a GPU quota not set is 0 deserved and no
 limit; CPU and memory not set are unlimited; memory is given in MB and scheduled in MiB; an
 over-quota weight not set is `Medium`.
 """

@@ -1,6 +1,6 @@
 """Where one pod goes: node and devices, by KAI's scoring tiers, through the capacity indexes.
 
-Tiers, highest first (scheduling.md 3.2): a GPU-sharing pod goes to a device already shared
+Tiers, highest first (docs/decisions.md S3.2): a GPU-sharing pod goes to a device already shared
 that it fits on; then a CPU-only pod prefers CPU-only nodes; then bin-pack (the fullest node
 that fits: fewest free devices for GPU pods, least free CPU for CPU-only pods) or spread (the
 emptiest). Inside a node, `gpupack` takes the most used device that fits (`gpuspread` with the

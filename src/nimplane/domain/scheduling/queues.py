@@ -226,7 +226,8 @@ class PoolQueues:
     # -- fair share --------------------------------------------------------------------------
 
     def compute_fair_shares(self, totals: Vector) -> None:
-        """Divide the pool's capacity down the tree, each resource on its own (1.3)."""
+        """Divide the pool's capacity down the tree, each resource on its own
+        (docs/decisions.md S1.3)."""
         self.totals = totals
         for resource in RESOURCES:
             self._divide(self.roots, totals[resource], resource)
