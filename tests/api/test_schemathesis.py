@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from nimplane.api.app import create_app
 from nimplane.api.deps import parse_if_match
+from nimplane.domain.validation import drop_nulls
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 
 
@@ -108,6 +109,14 @@ def negative_at(case: schemathesis.Case, location: ParameterLocation) -> bool:
     return case.meta is not None and case.meta.is_negative_at(location)
 
 
+def _lossy_body(case: schemathesis.Case) -> bool:
+    """Whether a body holds a `null` in an object: the server reads it as "not given"
+    (docs/decisions.md D2), so a negative body may be valid as received (an unknown property
+    that is null, say). Negative bodies without nulls still run."""
+    body = case.body if isinstance(case.body, dict | list) else None
+    return body is not None and drop_nulls(body) != body
+
+
 def _is_array(parameter_schema: dict[str, Any]) -> bool:
     branches = parameter_schema.get("anyOf", [parameter_schema])
     return any(branch.get("type") == "array" for branch in branches)
@@ -186,6 +195,7 @@ def test_api_conforms_to_its_document(
             case.path_parameters[name] = existing_id
     # Negative query values the wire cannot carry as generated (see `_lossy_query`).
     assume(not (negative_at(case, ParameterLocation.QUERY) and _lossy_query(case)))
+    assume(not (negative_at(case, ParameterLocation.BODY) and _lossy_body(case)))
     # A case whose negative part is the Authorization header keeps the header as generated
     # (missing or malformed): adding a valid token would make it a valid request.
     if negative_at(case, ParameterLocation.HEADER):
