@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from typing import Any
 
 import httpx
 
+from serving import free_port, wait_until_ready
+
 CLIENT_ID = "bench"
 CLIENT_SECRET = "bench-secret-123"  # a throwaway credential for a local server
 NIM_PATH = "/api/v2/workloads/nim-services"
@@ -42,12 +43,6 @@ IMAGE = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3"
 TIMEOUT = httpx.Timeout(60.0)
 TARGET_P99_SECONDS = 1.0
 K8S_POD_STARTUP_SLO_P99_SECONDS = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -85,7 +80,7 @@ def _start_server(
     env["NIMPLANE_BOOTSTRAP_CLIENT_SECRET"] = CLIENT_SECRET
     env["NIMPLANE_AUTH__SIGNING_KEY"] = signing_key  # a token of one replica is good at all
     env.update(item.split("=", 1) for item in args.env)
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "nimplane", "serve", "--port", str(port)]
     command += ["--data-dir", str(data_dir), "--config", str(config), "--log-level", "warning"]
     if args.database_url:
@@ -93,18 +88,8 @@ def _start_server(
     log = (data_dir / "server.log").open("ab")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError((data_dir / "server.log").read_text())
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200:
-                return process, base_url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not become ready")
+    wait_until_ready(process, base_url, data_dir / "server.log")
+    return process, base_url
 
 
 def _token(base_url: str) -> str:

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from serving import free_port, wait_until_ready
 
 CLIENT_ID = "bench"
 CLIENT_SECRET = "bench-secret-123"  # a throwaway credential for a local server
@@ -55,12 +56,6 @@ KINDS: dict[str, tuple[str, dict[str, Any]]] = {
 HERE = Path(__file__).resolve()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(src: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(src)
@@ -72,7 +67,7 @@ def _start_server(src: Path, data_dir: Path, database_url: str | None) -> tuple[
     env["NIMPLANE_BOOTSTRAP_CLIENT_ID"] = CLIENT_ID
     env["NIMPLANE_BOOTSTRAP_CLIENT_SECRET"] = CLIENT_SECRET
     env["NIMPLANE_BACKGROUND_WORKERS"] = "false"
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "nimplane", "serve", "--port", str(port)]
     command += ["--data-dir", str(data_dir), "--log-level", "warning"]
     if database_url:
@@ -80,18 +75,8 @@ def _start_server(src: Path, data_dir: Path, database_url: str | None) -> tuple[
     log = (data_dir / "server.log").open("ab")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError((data_dir / "server.log").read_text())
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200:
-                return process, base_url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not become ready")
+    wait_until_ready(process, base_url, data_dir / "server.log")
+    return process, base_url
 
 
 def _stop(process: Any) -> None:
