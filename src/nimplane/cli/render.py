@@ -15,7 +15,13 @@ from pydantic import ValidationError
 
 from nimplane.domain.catalog import DEFAULT_CATEGORIES
 from nimplane.domain.defaults import apply_defaults
-from nimplane.domain.kubernetes import ClusterSettings, CrdChecker, WorkloadToRender, render
+from nimplane.domain.kubernetes import (
+    ClusterSettings,
+    CrdChecker,
+    WorkloadToRender,
+    admission_problems,
+    render,
+)
 from nimplane.domain.org import project_namespace
 from nimplane.domain.patch import resolve_replicas_on_create
 from nimplane.domain.requests import NimServiceCreateRequest, wire_issues
@@ -112,16 +118,15 @@ def render_command(
         id=RENDER_ONLY_ID, name=parsed.metadata.name, spec=NimServiceSpec.model_validate(stored)
     )
     manifests = render(workload, target, settings)
-    if crd is not None:
-        checker = load_crd_checker(crd)
-        problems = [
-            f"{m['kind']}/{m['metadata']['name']}: {p}"
-            for m in manifests
-            if m["kind"] == checker.kind
-            for p in checker.check(m)
-        ]
-        if problems:
-            raise _fail(problems, code=1)
+    checker = load_crd_checker(crd) if crd is not None else None
+    problems = [
+        f"{m['kind']}/{m['metadata']['name']}: {p}"
+        for m in manifests
+        if m["kind"] == "NIMService"
+        for p in [*(checker.check(m) if checker else []), *admission_problems(m)]
+    ]
+    if problems:
+        raise _fail(problems, code=1)
     typer.echo(yaml.safe_dump_all(manifests, sort_keys=False), nl=False)
 
 

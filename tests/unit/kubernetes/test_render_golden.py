@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nimplane.domain.kubernetes import ClusterSettings
+from nimplane.domain.kubernetes import ClusterSettings, admission_problems
 from nimplane.domain.workloads import DesiredPhase
 from tests.unit.kubernetes.support import GOLDEN_DIR, checker, nim_service, render_request
 
@@ -205,6 +205,7 @@ def test_render_matches_golden_file_and_passes_the_crd(
 ) -> None:
     manifests = render_request(spec, **options)
     assert checker().check(nim_service(manifests)) == []
+    assert admission_problems(nim_service(manifests)) == []
     text = _golden(manifests)
     path = GOLDEN_DIR / f"{request.node.callspec.id}.yaml"
     if REGENERATE or not path.exists():

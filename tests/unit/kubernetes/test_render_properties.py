@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nimplane.domain.kubernetes import ClusterSettings
+from nimplane.domain.kubernetes import ClusterSettings, admission_problems
 from nimplane.domain.workloads import DesiredPhase
 from tests.unit.kubernetes.support import checker, nim_service, render_request
 from tests.unit.test_validation_properties import specs
@@ -42,6 +42,7 @@ def test_every_accepted_spec_renders_to_a_nim_service_the_crd_accepts(
     manifests = render_request(spec, name="llm", settings=cluster, desired=desired)
     nim = nim_service(manifests)
     assert checker().check(nim) == []
+    assert admission_problems(nim) == []
     resources = nim["spec"].get("resources", {})
     gpu = resources.get("limits", {}).get("nvidia.com/gpu")
     assert gpu == resources.get("requests", {}).get("nvidia.com/gpu")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nimplane.domain.kubernetes import ClusterSettings
+from nimplane.domain.kubernetes import ClusterSettings, admission_problems
 from nimplane.domain.kubernetes.compute import cpu_quantity, gpu_memory_mib
 from nimplane.domain.kubernetes.render import split_image
 from nimplane.domain.workloads import DesiredPhase
@@ -300,3 +300,4 @@ def test_the_corrected_seed_example_renders_to_a_valid_nim_service() -> None:
     request = json.loads((SHARED_SPEC_DIR / "example-create-request-corrected.json").read_text())
     manifests = render_request(request["spec"], name="my-workload-name")
     assert checker().check(nim_service(manifests)) == []
+    assert admission_problems(nim_service(manifests)) == []

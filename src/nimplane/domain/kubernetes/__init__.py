@@ -2,6 +2,7 @@
 cluster settings the rendering depends on, and the check of a manifest against NVIDIA's CRD.
 Pure: no Kubernetes client, no file reading (the CRD document is handed in)."""
 
+from nimplane.domain.kubernetes.admission import admission_problems
 from nimplane.domain.kubernetes.crd_check import CrdChecker, CrdProblem
 from nimplane.domain.kubernetes.render import Manifest, WorkloadToRender, render
 from nimplane.domain.kubernetes.settings import ClusterSettings
@@ -12,5 +13,6 @@ __all__ = [
     "CrdProblem",
     "Manifest",
     "WorkloadToRender",
+    "admission_problems",
     "render",
 ]
