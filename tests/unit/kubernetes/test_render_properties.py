@@ -1,4 +1,5 @@
-"""Every spec the API accepts renders to a `NIMService` that passes NVIDIA's CRD, under every
+"""Every spec the API accepts (the valid-spec strategies of the validation and the API round-trip
+properties) renders to a `NIMService` that passes NVIDIA's CRD, under every
 cluster setting and desired phase (docs/decisions.md D2, D5, D6 give what is accepted)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from nimplane.domain.kubernetes import ClusterSettings, admission_problems
 from nimplane.domain.workloads import DesiredPhase
+from tests.api.test_roundtrip_properties import spec as api_specs
 from tests.unit.kubernetes.support import checker, nim_service, render_request
 from tests.unit.test_validation_properties import specs
 
@@ -30,7 +32,7 @@ exposed_url = st.none() | st.sampled_from(
 
 
 @settings(max_examples=200, deadline=None)
-@given(specs, cluster_settings, st.sampled_from(list(DesiredPhase)), exposed_url)
+@given(specs | api_specs, cluster_settings, st.sampled_from(list(DesiredPhase)), exposed_url)
 def test_every_accepted_spec_renders_to_a_nim_service_the_crd_accepts(
     spec: dict[str, Any],
     cluster: ClusterSettings,

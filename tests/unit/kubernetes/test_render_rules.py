@@ -4,21 +4,26 @@ Kubernetes")."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from nimplane.domain.kubernetes import ClusterSettings, admission_problems
+from nimplane.domain.kubernetes import ClusterSettings, WorkloadToRender, admission_problems, render
 from nimplane.domain.kubernetes.compute import cpu_quantity, gpu_memory_mib
 from nimplane.domain.kubernetes.render import split_image
-from nimplane.domain.workloads import DesiredPhase
+from nimplane.domain.phases import Phase
+from nimplane.domain.workloads import DesiredPhase, Workload, WorkloadStatus
 from tests.unit.kubernetes.support import (
     PROJECT,
     SHARED_SPEC_DIR,
     checker,
     nim_service,
     render_request,
+    stored_spec,
 )
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 CACHE = {"nimCache": {"name": "c"}}
 
@@ -301,3 +306,27 @@ def test_the_corrected_seed_example_renders_to_a_valid_nim_service() -> None:
     manifests = render_request(request["spec"], name="my-workload-name")
     assert checker().check(nim_service(manifests)) == []
     assert admission_problems(nim_service(manifests)) == []
+
+
+def test_a_stored_workload_renders_from_its_typed_spec() -> None:
+    stored = stored_spec({"image": "nim/llm:1", "modelStore": CACHE, "replicas": 2})
+    workload = Workload(
+        id="w-9",
+        name="llm",
+        project=PROJECT,
+        workload_type="NIMService",
+        spec=stored.model_dump(mode="json", exclude_none=True),
+        desired_phase=DesiredPhase.Running,
+        status=WorkloadStatus(phase=Phase.Creating, phase_updated_at=NOW),
+        resource_version=1,
+        generation=1,
+        created_at=NOW,
+        created_by="u",
+        updated_at=NOW,
+        updated_by="u",
+    )
+    typed = WorkloadToRender.of(workload)
+    assert typed.spec == stored
+    (nim,) = render(typed, PROJECT, ClusterSettings())
+    assert nim["spec"]["replicas"] == 2
+    assert nim["metadata"]["labels"]["nimplane.io/workload-id"] == "w-9"
