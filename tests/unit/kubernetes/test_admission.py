@@ -108,3 +108,13 @@ def test_admission_refuses_naming_the_field(change: Json, path: str, reason: str
     manifest["spec"].update(change)
     problems = admission_problems(manifest)
     assert any(p.path == path and reason in p.reason for p in problems), problems
+
+
+def test_an_exact_host_ingress_needs_a_host_name() -> None:
+    manifest = copy.deepcopy(_valid())
+    manifest["spec"]["expose"]["ingress"] = {
+        "enabled": True,
+        "spec": {"rules": [{"host": "1.2.3.4"}]},
+    }
+    problems = admission_problems(manifest)
+    assert [p.path for p in problems] == ["spec.expose.ingress.spec.rules[0].host"]

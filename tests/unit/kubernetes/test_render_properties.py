@@ -26,8 +26,19 @@ cluster_settings = st.builds(
     default_image_pull_secrets=st.sampled_from([(), ("ngc-pull",)]),
     multi_node_backend=st.sampled_from(["mpi", "ray"]),
 )
-exposed_url = st.none() | st.sampled_from(
-    ["https://llm.example.org", "http://llm.runai-team-a.example.com:8080/x"]
+exposed_url = (
+    st.none()
+    | st.sampled_from(
+        [
+            "https://llm.example.org",
+            "http://llm.runai-team-a.example.com:8080/x",
+            "https://llm.runai-team-a.1.2",
+            "https://10.0.0.1",
+            "http://[::1",
+            "not a url",
+        ]
+    )
+    | st.text(max_size=30).map(lambda text: "https://" + text)
 )
 
 

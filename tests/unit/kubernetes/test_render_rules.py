@@ -205,6 +205,21 @@ def test_autoscaling_becomes_an_hpa_on_a_pods_metric() -> None:
             {"service": {"type": "ClusterIP", "port": 8000, "grpcPort": 8001}},
             id="grpc-is-not-exposed-by-ingress",
         ),
+        pytest.param(
+            ClusterSettings(ingress_class="nginx", ingress_host_domain="ex.com"),
+            {"exposeExternally": True, "exposedUrl": "https://10.0.0.1:8443"},
+            {
+                "service": {"type": "ClusterIP", "port": 8000},
+                "router": {"hostDomainName": "ex.com", "ingress": {"ingressClass": "nginx"}},
+            },
+            id="ip-address-url-is-no-ingress-host",
+        ),
+        pytest.param(
+            ClusterSettings(ingress_class="nginx"),
+            {"exposeExternally": True, "exposedUrl": "http://[::1"},
+            {"service": {"type": "ClusterIP", "port": 8000}},
+            id="malformed-url-without-a-domain-is-not-exposed",
+        ),
     ],
 )
 def test_exposure(settings: ClusterSettings, port: dict[str, Any], expose: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from nimplane.domain.kubernetes.crd_check import CrdProblem
+from nimplane.domain.kubernetes.exposure import ingress_host_problem
 from nimplane.domain.quantities import parse_quantity
 
 STORAGE_SOURCES = ("nimCache", "pvc", "emptyDir", "hostPath")
@@ -85,6 +86,11 @@ def _problems(spec: Mapping[str, Any]) -> Iterator[CrdProblem]:
         "grpcPort"
     ):
         yield CrdProblem("spec.expose.service.grpcPort", "gRPC routes need a grpcPort")
+    for index, rule in enumerate(_obj(_obj(expose.get("ingress")).get("spec")).get("rules") or []):
+        host = _obj(rule).get("host")
+        problem = ingress_host_problem(host) if isinstance(host, str) else None
+        if problem is not None:
+            yield CrdProblem(f"spec.expose.ingress.spec.rules[{index}].host", problem)
     resources = _obj(spec.get("resources"))
     if resources.get("claims"):
         yield CrdProblem("spec.resources.claims", "must be empty (use draResources)")

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nimplane.domain.workloads import Project
 
+ROUTER_DOMAIN = r"^(([a-z0-9][a-z0-9\-]*[a-z0-9])|[a-z0-9]+\.)*([a-z]+|xn\-\-[a-z0-9]+)\.?$"
+"""The NIMService CRD's pattern of `expose.router.hostDomainName` (at most 63 characters)."""
+
 
 class ClusterSettings(BaseModel):
     """The per-cluster keys of a render. Defaults fit open-source KAI-Scheduler (>= v0.6) with
@@ -31,7 +34,9 @@ class ClusterSettings(BaseModel):
     shard, no label (a label no shard serves would leave the pods unscheduled)."""
     ingress_class: str | None = Field(None, min_length=1)
     """The ingress class of externally exposed services; None: none is exposed by ingress."""
-    ingress_host_domain: str | None = Field(None, min_length=1, max_length=63)
+    ingress_host_domain: str | None = Field(
+        None, min_length=1, max_length=63, pattern=ROUTER_DOMAIN
+    )
     """The domain under which the router names hosts `<name>.<namespace>.<domain>`."""
     ingress_tls_secret: str | None = Field(None, min_length=1)
     default_image_pull_secrets: tuple[str, ...] = ()
