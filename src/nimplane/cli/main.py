@@ -10,6 +10,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from nimplane.cli.render import render_command
 from nimplane.logs import configure_logging
 from nimplane.settings import Settings
 
@@ -130,6 +131,9 @@ def openapi(
         typer.echo(f"{check} is out of date: run `nimplane openapi > {check}`", err=True)
         raise typer.Exit(1)
     typer.echo(f"{check} is up to date")
+
+
+app.command("render")(render_command)
 
 
 def main() -> None:
