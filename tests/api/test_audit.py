@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
 from nimplane.domain.audit import REDACTED, redact_query
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 
 NIM = "/api/v2/workloads/nim-services"

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from nimplane.api.app import create_app
+from nimplane.api.state import AppState
 from nimplane.domain.bodies import check_body
 from nimplane.domain.errors import Invalid
 from nimplane.domain.validation import drop_nulls
 from nimplane.storage import tables
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.identity import VIEWER
 from tests.support.org import caller

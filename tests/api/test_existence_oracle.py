@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from nimplane.wiring import AppState
+from nimplane.api.state import AppState
 from tests.conftest import nim_request
 from tests.support.identity import ML_ENGINEER, VIEWER, Org, make_org, store_account
 

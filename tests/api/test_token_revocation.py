@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nimplane.api.state import AppState
 from nimplane.domain.errors import Unauthenticated
 from nimplane.domain.identity import revokes_tokens
 from nimplane.domain.ports import Transaction
 from nimplane.services.auth import Authenticator, Credentials
 from nimplane.services.tokens import TokenService
-from nimplane.wiring import AppState
 from tests.api.test_auth import signing_key
 from tests.support.identity import KNOWN_HASH, KNOWN_SECRET, SA, USERS, bearer, unique
 

@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.routes import workloads as workload_routes
+from nimplane.api.state import AppState
 from nimplane.domain.phases import Phase
 from nimplane.domain.ports import Transaction
 from nimplane.domain.queries import Kind, parse_date
 from nimplane.domain.workloads import WORKLOAD_FIELDS
 from nimplane.services.workloads import utc_now
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.org import caller, clean_org_fixture, gpu, ok  # noqa: F401 - fixtures
 

@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import text
 
+from nimplane.api.state import AppState
 from nimplane.domain.errors import Conflict, Invalid, NotFound
 from nimplane.domain.identity import AccessRule, Principal
 from nimplane.domain.ports import Store, Transaction
 from nimplane.services.org import OrgService
 from nimplane.services.workloads import WorkloadService
-from nimplane.wiring import AppState
 from tests.conftest import nim_request
 from tests.support.identity import make_department, make_project
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from nimplane.api.state import AppState
 from nimplane.domain.identity import AccountBinding
 from nimplane.services.auth import Authenticator
-from nimplane.wiring import AppState
 
 
 def binding_of(

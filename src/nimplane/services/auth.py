@@ -260,10 +260,6 @@ class Authenticator:
             raise Unauthenticated("The token's sign-in was revoked; sign in again.")
         return principal
 
-    def principal(self, subject: str, subject_type: str = SERVICE_ACCOUNT) -> Principal:
-        """The subject's account and access rules; Unauthenticated if it is gone or disabled."""
-        return self._resolve(subject, subject_type).principal
-
     def _principal(self, subject: str, subject_type: str, binding: AccountBinding) -> Principal:
         resolved = self._resolve(subject, subject_type)
         if resolved.binding != binding:
