@@ -7,11 +7,13 @@ reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nimplane.config_file import OrganisationConfig, SimulatorConfig
+from nimplane.domain.kubernetes.settings import ClusterSettings
 
 
 class AuthSettings(BaseModel):
@@ -127,6 +129,28 @@ class RequestSettings(BaseModel):
     )
 
 
+class KubernetesSettings(BaseModel):
+    """The Kubernetes backend (`backend: kubernetes`): how to reach the cluster, and what
+    differs from one cluster to the next in a render."""
+
+    kubeconfig: Path | None = Field(
+        None,
+        description="Kubeconfig file; unset: in-cluster config when running in a pod, else "
+        "`$KUBECONFIG` or `~/.kube/config`.",
+    )
+    context: str | None = Field(None, description="Kubeconfig context; unset: its current one.")
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings,
+        description="Scheduler name, queue and node-pool label keys, ingress, default pull "
+        "secrets (`nimplane render --cluster-settings` reads the same keys).",
+    )
+    nim_service_crd: Path | None = Field(
+        None,
+        description="NVIDIA's NIMService CRD file that creates and PATCHes are checked against "
+        "on the simulated backend; the Kubernetes backend reads it from the cluster.",
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration of one nimplane server process."""
 
@@ -165,6 +189,12 @@ class Settings(BaseSettings):
         description="Run the scheduling and lifecycle loops in this process. Off: the API only "
         "(another replica, or a test driving cycles itself, does the work).",
     )
+    backend: Literal["simulated", "kubernetes"] = Field(
+        "simulated",
+        description="Where workloads run: the embedded simulated GPU cluster, or a Kubernetes "
+        "cluster with the NIM Operator and KAI-Scheduler (`kubernetes:` settings).",
+    )
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     organisation: OrganisationConfig = Field(
         default_factory=OrganisationConfig,
         description="Departments, projects, quotas, node pools, users and access rules that "
