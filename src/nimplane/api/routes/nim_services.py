@@ -49,6 +49,7 @@ async def create_nim_service(
             description="nimplane's own addition: validate everything a create validates "
             "(permission and a taken name too), store nothing, answer 200 with what would be "
             "stored and applied. Run:ai clients never send it.",
+            json_schema_extra={"x-nimplane-addition": True},
         ),
     ] = False,
 ) -> Response:
