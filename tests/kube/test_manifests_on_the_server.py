@@ -18,10 +18,16 @@ from hypothesis import strategies as st
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from nimplane.backends.kubernetes.crd_source import CrdUnavailable, read_crd
+from nimplane.backends.kubernetes.crd_source import (
+    CrdUnavailable,
+    read_crd,
+    read_nim_service_crd,
+)
 from nimplane.domain.kubernetes import ClusterSettings, CrdChecker
 from nimplane.domain.kubernetes.manifest_check import unrenderable
 from nimplane.domain.workloads import DesiredPhase
+from nimplane.settings import KubernetesSettings, Settings
+from nimplane.wiring import manifest_check
 from tests.api.test_roundtrip_properties import spec as api_specs
 from tests.support.kube import APPLY_PATCH, FIELD_MANAGER, KubeServer
 from tests.unit.kubernetes.support import PROJECT, crd, nim_service, render_request, stored_spec
@@ -52,6 +58,20 @@ def test_the_crd_check_reads_the_nim_service_crd_from_the_cluster(
     assert [p.path for p in from_cluster.check(bad)] == ["spec.replicas"]
     if kube_server.evaluates_cel:  # the served CRD keeps NVIDIA's CEL rules
         assert len(from_cluster.rules) == len(from_file.rules) > 0
+
+
+def test_on_the_kubernetes_backend_the_server_checks_against_the_clusters_crd(
+    kube_server: KubeServer, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        backend="kubernetes",
+        kubernetes=KubernetesSettings(kubeconfig=kube_server.kubeconfig),
+    )
+    check = manifest_check(settings, {})
+    assert check.crd is not None
+    assert check.crd.kind == "NIMService"
+    assert check.crd.schema == CrdChecker(read_nim_service_crd(kube_server.kubeconfig, None)).schema
 
 
 def test_a_crd_the_cluster_lacks_is_said_so(kube_api: client.ApiClient) -> None:
