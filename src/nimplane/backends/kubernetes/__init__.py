@@ -1,0 +1,1 @@
+"""The Kubernetes backend: NIM services as the NIM Operator's `NIMService` objects."""
