@@ -20,7 +20,8 @@ def test_login_caches_tokens_in_a_private_file_without_the_secret(cli: Cli) -> N
     assert stat.S_IMODE(cli.config_dir.stat().st_mode) == 0o700
     assert CLIENT_SECRET not in file.read_text()
     session = cli.config()["contexts"]["default"]["session"]
-    assert session["access_token"] and session["refresh_token"]
+    assert session["access_token"]
+    assert session["refresh_token"]
     shown = cli.ok("config", "view").stdout
     assert "service-account/test-admin" in shown
     assert session["access_token"] not in shown
@@ -106,7 +107,8 @@ def test_a_refused_token_is_refreshed_on_401_and_the_command_succeeds(cli: Cli) 
     result = cli("inference", "nim", "list", "-o", "json", "-d")
     assert result.exit_code == 0, result.output
     assert result.stderr.count("< 401") == 1
-    assert "Bearer" not in result.stderr and "REDACTED" in result.stderr
+    assert "Bearer" not in result.stderr
+    assert "REDACTED" in result.stderr
     renewed = cli.config()["contexts"]["default"]["session"]
     assert renewed["access_token"] != "not-a-valid-token"
     assert renewed["refresh_token"] != old_refresh  # rotated
