@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from nimplane.cli.main import app
 from tests.support.server import CLIENT_ID, CLIENT_SECRET, ServerProcess
 
-SIMULATOR = "simulator:\n  speed: 200\n"
-"""Every simulated duration divided by 200: a pod is Ready well within a second."""
+SIMULATOR = "simulator:\n  speed: 200\n  unreachable: [blocked.example.com]\n"
+"""Every simulated duration divided by 200 (a pod is Ready well within a second); pulls from
+`blocked.example.com` fail."""
 
 
 @pytest.fixture(scope="module")
