@@ -329,3 +329,13 @@ def test_quiet_prints_nothing_on_success(cli: Cli) -> None:
     assert result.exit_code == 0
     assert result.stdout == ""
     cli.ok("inference", "nim", "delete", "zeta", "--yes", "-q")
+
+
+def test_list_watch_yaml_and_a_project_by_id(cli: Cli) -> None:
+    submit(cli, "eta")
+    watched = cli.ok("inference", "nim", "list", "--watch", "--watch-count", "2")
+    assert watched.stdout.count("NAME ") >= 1
+    assert "eta " in watched.stdout
+    assert "\n  name: eta\n" in cli.ok("inference", "nim", "list", "-o", "yaml").stdout
+    assert "eta" in [w["name"] for w in cli.json("inference", "nim", "list", "-p", "1")]
+    cli.ok("inference", "nim", "delete", "eta", "--yes")

@@ -508,12 +508,12 @@ def list_services(
     opts = options()
     api = client()
     try:
-        filters: list[str] = []
+        filters = ["type==NIMService"]  # the list endpoint holds every workload type
         if not all_projects:
             filters.append(f"projectId=={resolve.project(api, project)['id']}")
         if phase:
             filters.append(f"phase=={phase}")
-        params = {"filterBy": ",".join(filters) or None, "sortBy": "name", "limit": 500}
+        params = {"filterBy": ",".join(filters), "sortBy": "name", "limit": 500}
         shown = None
         count = 0
         while True:
