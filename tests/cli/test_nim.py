@@ -301,6 +301,10 @@ def test_wait_exit_codes_failed_and_timeout(cli: Cli) -> None:
     )
     assert timed_out.exit_code == Exit.TIMEOUT
     assert "timed out" in timed_out.stderr
+    wait_until(
+        lambda: "Pending reasons:" in cli.ok("inference", "nim", "describe", "huge").stdout,
+        "describe shows why huge is pending",
+    )
     cli.ok("inference", "nim", "delete", "blocked", "--yes")
     cli.ok("inference", "nim", "delete", "huge", "--yes")
 

@@ -539,8 +539,8 @@ def describe(name: NameArg, project: ProjectOpt = None) -> None:
     opts = options()
     api = client()
     try:
-        workload = resolve.workload(api, name, project)
-        wid = workload["id"]
+        wid = resolve.workload(api, name, project)["id"]
+        workload = api.get(f"/api/v1/workloads/{wid}")  # detailed: with pending reasons
         nim = api.get(f"/api/v2/workloads/nim-services/{wid}")
         pods = api.get(f"/api/v1/workloads/{wid}/pods").get("pods", [])
         events = api.get(f"/api/v1/workloads/{wid}/events", limit=50).get("events", [])
