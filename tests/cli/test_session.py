@@ -194,3 +194,9 @@ def test_a_viewer_gets_403(cli: Cli, new_cli: CliFactory) -> None:
 )
 def test_usage_errors_are_exit_2(cli: Cli, args: list[str]) -> None:
     assert cli(*args).exit_code == Exit.USAGE
+
+
+def test_a_command_before_any_login_says_to_log_in(new_cli: CliFactory) -> None:
+    result = new_cli()("inference", "nim", "list")
+    assert result.exit_code == Exit.ERROR
+    assert "not logged in (no context default): run `nimplane login`" in result.stderr

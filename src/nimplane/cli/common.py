@@ -96,7 +96,8 @@ def client() -> Client:
     config = contexts.load()
     name = opts.context or config.current
     if name not in config.contexts:
-        raise CliError(f"no context named {name}: run `nimplane login --context {name}`")
+        hint = "" if name == contexts.DEFAULT_CONTEXT else f" --context {name}"
+        raise CliError(f"not logged in (no context {name}): run `nimplane login{hint}`")
     return Client(config, name, debug=opts.debug)
 
 

@@ -26,10 +26,7 @@ def _bad(flag: str, value: str, why: str) -> typer.BadParameter:
 
 
 def parse_pairs(
-    flag: str,
-    value: str,
-    keys: set[str],
-    bare: set[str] = frozenset(),  # type: ignore[assignment]
+    flag: str, value: str, keys: set[str], bare: frozenset[str] | set[str] = frozenset()
 ) -> tuple[dict[str, str], set[str]]:
     """`a=1,b=2,flag` -> ({a: 1, b: 2}, {flag}); unknown keys or tokens are usage errors."""
     pairs: dict[str, str] = {}

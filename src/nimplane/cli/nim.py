@@ -24,7 +24,18 @@ from nimplane.cli.flags import (
     flag_rules,
     update_issues,
 )
-from nimplane.cli.output import Format, Table, age, cell, console, emit, is_tty, message
+from nimplane.cli.output import (
+    Format,
+    Table,
+    age,
+    cell,
+    console,
+    emit,
+    error,
+    is_tty,
+    message,
+    render_table,
+)
 from nimplane.domain.errors import ComplianceIssue
 from nimplane.domain.requests import NimServiceSpecField
 
@@ -364,8 +375,6 @@ def _wait(api: Client, workload_id: str, timeout: float) -> Exit:
                 if status is not None:
                     status.stop()
                     status = None
-                from nimplane.cli.output import error
-
                 error(f"timed out after {timeout:.0f} s waiting for Running: {line}")
                 return Exit.TIMEOUT
             time.sleep(POLL_SECONDS)
@@ -598,8 +607,6 @@ def describe(name: NameArg, project: ProjectOpt = None) -> None:
 
 
 def render_rows(table: Table) -> list[str]:
-    from nimplane.cli.output import render_table
-
     return render_table(table, False).splitlines()
 
 
