@@ -340,10 +340,15 @@ def _dry_run(api: Client, body: Json) -> None:
     result = response.json()
     if opts.output in (Format.json, Format.yaml):
         emit(result, opts)
-    else:
+    elif not opts.quiet:
         message(opts, "Valid (dry run: nothing was created).")
-        if not opts.quiet:
-            print(yaml.safe_dump(result, sort_keys=False), end="")
+        workload = result.get("workload", result) if isinstance(result, dict) else result
+        manifests = result.get("manifests", []) if isinstance(result, dict) else []
+        print("# the NIM service as it would be created")
+        print(yaml.safe_dump(workload, sort_keys=False), end="")
+        for manifest in manifests:  # what would be applied on Kubernetes, in order
+            print("---")
+            print(yaml.safe_dump(manifest, sort_keys=False), end="")
 
 
 def _wait(api: Client, workload_id: str, timeout: float) -> Exit:
