@@ -197,9 +197,10 @@ def with_spec_flags(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **values: Any) -> Any:
-        given = {name: values.pop(name) for name in names}
-        lists = {k: v or [] for k, v in given.items() if isinstance(v, list) or v is None}
-        flags = SpecFlags(**{**given, **{k: v for k, v in lists.items() if k in _LIST_FLAGS}})
+        given: dict[str, Any] = {name: values.pop(name) for name in names}
+        for name in _LIST_FLAGS:  # a repeatable flag not given is an empty list
+            given[name] = given[name] or []
+        flags = SpecFlags(**given)
         return fn(*args, flags=flags, **values)
 
     params = [p for p in signature.parameters.values() if p.name != "flags"]
