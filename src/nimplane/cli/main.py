@@ -1,4 +1,5 @@
-"""`nimplane serve` runs the API; `nimplane openapi` prints or checks the committed document."""
+"""`nimplane serve` runs the API; `nimplane openapi` prints or checks the committed document;
+the client commands (login, inference nim, admin) are registered from their own modules."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from nimplane.cli import admin, session
+from nimplane.cli.nim import inference_app
 from nimplane.cli.render import render_command
 from nimplane.logs import configure_logging
 from nimplane.settings import Settings
@@ -134,6 +137,11 @@ def openapi(
 
 
 app.command("render")(render_command)
+
+# The client commands (a client of the HTTP API only; see the README's "Command line").
+session.register(app)
+app.add_typer(inference_app, name="inference")
+admin.register(app)
 
 
 def main() -> None:
