@@ -376,3 +376,20 @@ def test_the_gpu_map_shows_the_placement(
     (node,) = set(pods.values())
     section = page.split(f'data-node="{node}"', 1)[1].split("</section>", 1)[0]
     assert section.count("mapped:1.0") == 2
+
+
+def test_console_actions_are_in_the_audit_trail(
+    admin_console: TestClient, state: AppState, client: TestClient, admin: dict[str, str]
+) -> None:
+    workload_id = created(state, client, admin, "audited")
+    csrf = csrf_of(admin_console)
+    admin_console.post(f"/workloads/{workload_id}/stop", data={"csrf_token": csrf})
+    admin_console.post(f"/workloads/{workload_id}/resume", data={})  # forged: refused
+    entries, _ = state.audit.page(state.auth.authenticate(admin["Authorization"]), 0, 10)
+    mine = [e for e in entries if e.resource_id == workload_id and e.url.startswith("/workloads")]
+    assert {(e.url.rsplit("/", 1)[1], e.action, e.status_code) for e in mine} == {
+        ("stop", "update", 303),
+        ("resume", "update", 403),
+    }
+    assert {e.subject for e in mine} == {CLIENT_ID}
+    assert f"/workloads/{workload_id}/stop" in admin_console.get("/audit").text
