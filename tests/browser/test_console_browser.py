@@ -144,6 +144,11 @@ def test_the_gpu_map_shows_the_placement_the_api_reports(
         created = client.post("/api/v2/workloads/nim-services", json=body)
         assert created.status_code == 202, created.text
         workload_id = created.json()["metadata"]["id"]
+        shared = nim_request(
+            f"shared-{name}",
+            compute={"gpuDevicesRequest": 1, "gpuRequestType": "portion", "gpuPortionRequest": 0.5},
+        )
+        assert client.post("/api/v2/workloads/nim-services", json=shared).status_code == 202
         sign_in_as_admin(page, server)
         page.goto(f"{server.base_url}/workloads/{workload_id}")
         expect(phase(page)).to_have_text("Running", timeout=WAIT)
@@ -155,8 +160,8 @@ def test_the_gpu_map_shows_the_placement_the_api_reports(
         for device in pod["allocatedResources"]["gpuDevices"]:
             cell = node.locator(f'[data-gpu="{device}"]')
             expect(cell).to_have_attribute("data-holders", re.compile(rf"{name}:1\.0"))
-    held = page.locator(f'[data-holders*="{name}:"]')
-    expect(held).to_have_count(4)
+    expect(page.locator(f'[data-holders*="{name}:1.0"]')).to_have_count(4)
+    expect(page.locator(f'[data-holders*="shared-{name}:0.5"]')).to_have_count(1, timeout=WAIT)
     page.screenshot(path=shots / "gpu-map.png", full_page=True)
     page.goto(f"{server.base_url}/projects")
     expect(page.locator('[data-project="default"]')).to_be_visible()

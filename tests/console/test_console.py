@@ -16,7 +16,7 @@ from nimplane.domain.workloads import DesiredPhase, Workload
 from tests.conftest import nim_request
 from tests.support.identity import KNOWN_SECRET, VIEWER, store_account
 from tests.support.lifecycle import Harness, harness_fixture  # noqa: F401 - fixture
-from tests.support.org import clean_org_fixture  # noqa: F401 - fixture
+from tests.support.org import DEPARTMENTS, clean_org_fixture, gpu, ok  # noqa: F401 - fixture
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 
 NIM = "/api/v2/workloads/nim-services"
@@ -393,3 +393,32 @@ def test_console_actions_are_in_the_audit_trail(
     }
     assert {e.subject for e in mine} == {CLIENT_ID}
     assert f"/workloads/{workload_id}/stop" in admin_console.get("/audit").text
+
+
+def test_an_admin_edits_a_quota_with_the_apis_rules(
+    clean_org: AppState, admin_console: TestClient, client: TestClient, admin: dict[str, str]
+) -> None:
+    ok(client.put(f"{DEPARTMENTS}/1/resources", json=[gpu(8)], headers=admin))
+    csrf = csrf_of(admin_console, "/projects")
+    form = {"csrf_token": csrf, "pool": "default", "deserved": "4", "limit": "", "weight": "2"}
+    response = admin_console.post("/projects/1/quota", data=form, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    (quota,) = clean_org.org.get_project(system(clean_org), "1").resources
+    assert quota.gpu is not None
+    assert (quota.gpu.deserved, quota.gpu.over_quota_weight) == (4, 2)
+
+    too_much = form | {"deserved": "100000"}
+    refused = admin_console.post("/projects/1/quota", data=too_much)
+    assert refused.status_code == 400
+    match = re.search(r'data-error-for="quota-default">([^<]*)<', refused.text)
+    assert match, refused.text
+    assert "100000" in match.group(1)
+    (quota,) = clean_org.org.get_project(system(clean_org), "1").resources
+    assert quota.gpu is not None
+    assert quota.gpu.deserved == 4  # nothing half-written
+
+
+def system(state: AppState) -> Any:
+    from tests.support.tokens import issue_token
+
+    return state.auth.authenticate(f"Bearer {issue_token(state, CLIENT_ID)}")

@@ -67,6 +67,32 @@ def test_request_from_form_leaves_empty_controls_out() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("form", "compute"),
+    [
+        pytest.param(
+            {"gpuPortion": "0.5"},
+            {"gpuPortionRequest": 0.5, "gpuRequestType": "portion"},
+            id="share",
+        ),
+        pytest.param(
+            {"gpuMemory": "20G"},
+            {"gpuMemoryRequest": "20G", "gpuRequestType": "memory"},
+            id="memory",
+        ),
+        pytest.param(
+            {"gpuPortion": "0.5", "gpuMemory": "20G"},
+            {"gpuPortionRequest": 0.5, "gpuMemoryRequest": "20G"},
+            id="both-left-to-the-server",
+        ),
+    ],
+)
+def test_a_share_or_memory_control_sets_the_request_type(
+    form: dict[str, str], compute: dict[str, Any]
+) -> None:
+    assert views.request_from_form(form)["spec"]["compute"] == compute
+
+
 def workload(name: str, pods: list[dict[str, Any]]) -> Workload:
     status = WorkloadStatus(
         Phase.Running,

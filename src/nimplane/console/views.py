@@ -242,6 +242,11 @@ def request_from_form(form: dict[str, str]) -> dict[str, Any]:
         if control in text:
             value = _number(text[control]) if control in numbers else text[control]
             _put(body, FORM_FIELDS[control], value)
+    # the form's "GPU share" and "GPU memory" controls say which kind of request it is
+    kinds = [kind for kind, control in (("portion", "gpuPortion"), ("memory", "gpuMemory"))
+             if control in text]  # fmt: skip
+    if len(kinds) == 1:
+        _put(body, "spec.compute.gpuRequestType", kinds[0])
     if "nimCache" in text:
         _put(body, "spec.modelStore.nimCache", {"name": text["nimCache"]})
     if "pvcClaim" in text:
