@@ -183,3 +183,25 @@ def test_a_failed_node_shows_as_failed(page: Page, server: ServerProcess, shots:
     for path in ("/access", "/audit"):
         page.goto(f"{server.base_url}{path}")
         page.screenshot(path=shots / f"{path.strip('/')}.png", full_page=True)
+
+
+def test_sign_in_by_keyboard_and_every_page_fits_a_narrow_screen(
+    page: Page, server: ServerProcess, shots: Path
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server.base_url}/sign-in")
+    for _ in range(3):  # the skip link, the home link, then the first field
+        page.keyboard.press("Tab")
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.get_by_label("Client id").focus()
+    page.keyboard.type(CLIENT_ID)
+    page.keyboard.press("Tab")
+    page.keyboard.type(CLIENT_SECRET)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="NIM services")).to_be_visible()
+    for path in ("/workloads", "/workloads/new", "/projects", "/nodes", "/access", "/audit"):
+        page.goto(f"{server.base_url}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than the screen"
+    page.goto(f"{server.base_url}/workloads")
+    page.screenshot(path=shots / "workloads-narrow.png", full_page=True)
