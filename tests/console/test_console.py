@@ -422,3 +422,25 @@ def system(state: AppState) -> Any:
     from tests.support.tokens import issue_token
 
     return state.auth.authenticate(f"Bearer {issue_token(state, CLIENT_ID)}")
+
+
+def test_console_sign_in_goes_through_the_sign_in_limits(state: AppState) -> None:
+    import dataclasses
+
+    from nimplane.wiring import sign_in_guard
+    from tests.api.test_sign_in_limits import LIMITS, Clock
+
+    auth = state.settings.auth.model_copy(update=LIMITS)  # 3 failures per account at once
+    settings = state.settings.model_copy(update={"auth": auth})
+    limited = dataclasses.replace(
+        state, settings=settings, sign_in=sign_in_guard(auth, state.auth, Clock())
+    )
+    console = TestClient(create_app(settings, state=limited))
+    account = store_account(state)
+    statuses = [sign_in(console, account.client_id, "wrong").status_code for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    refused = sign_in(console, account.client_id, KNOWN_SECRET)  # the right secret, too late
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"].isdigit()
+    assert "Too many failed sign-in attempts for this client id" in refused.text
+    assert "nimplane_session" not in refused.headers.get("set-cookie", "")

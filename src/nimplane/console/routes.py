@@ -40,7 +40,7 @@ from nimplane.domain.access import RuleSelection, allowed_somewhere
 from nimplane.domain.errors import DomainError, Forbidden, Invalid, Unauthenticated
 from nimplane.domain.history import PhaseUpdate
 from nimplane.domain.identity import Principal
-from nimplane.domain.org import OrgProject
+from nimplane.domain.org import OrgProject, PoolQuota, Quota
 from nimplane.domain.queries import MAX_LIMIT, ListQuery, WorkloadQuery, parse_filter_by
 from nimplane.domain.rbac import Action, ResourceType, is_allowed
 from nimplane.domain.workloads import WORKLOAD_FIELDS, DesiredPhase, Workload
@@ -609,8 +609,6 @@ def _float_or_none(form: dict[str, str], name: str) -> float | None:
 @router.post("/projects/{project_id}/quota")
 @_page
 async def set_quota(request: Request, project_id: str) -> Response:
-    from nimplane.domain.org import PoolQuota, Quota
-
     session, form = await _post(request)
     state = session.state
     pools, _ = await session.run(state.org.list_node_pools, ListQuery(limit=MAX_LIMIT))
