@@ -34,6 +34,7 @@ from nimplane.api.routes import (
     workloads,
 )
 from nimplane.api.state import AppState
+from nimplane.console import install_console
 from nimplane.settings import Settings
 
 
@@ -103,6 +104,7 @@ def create_app(
         # Mounted flat rather than with include_router: no per-request router nesting, and the
         # route modules carry no prefixes or router-level dependencies to merge.
         app.router.routes.extend(module.router.routes)
+    install_console(app)  # the web console at `/` (after the API's routes)
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(EdgeMiddleware)  # inside the request id, outside the audit trail

@@ -1,4 +1,5 @@
-"""The audit trail: what one mutating API call was, in Run:ai's vocabulary."""
+"""The audit trail: what one mutating API call (or web console form post) was, in Run:ai's
+vocabulary."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, str | None], ...] = tuple(
         (rf"^/api/v1/users(/{_ID}(/.*)?)?$", ResourceType.users, None),
         (r"^/api/v1/me/password$", ResourceType.users, "update"),
         (rf"^/api/v1/authorization/access-rules(/{_ID})?$", ResourceType.access_rules, None),
+        # the web console's form posts (its pages call the same services)
+        (r"^/workloads/new$", ResourceType.inferences, "create"),
+        (rf"^/workloads/{_ID}/delete$", ResourceType.inferences, "delete"),
+        (rf"^/workloads/{_ID}/(stop|resume|scale|patch)$", ResourceType.inferences, "update"),
+        (rf"^/projects/{_ID}/quota$", ResourceType.project, "update"),
+        (r"^/access/service-accounts$", ResourceType.service_account, "create"),
     )
 )
 
