@@ -4,13 +4,18 @@ and a failing reconcile backs off exponentially."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.state import AppState
+from nimplane.domain.backend import ClusterError, DesiredState, Observation
+from nimplane.domain.cluster import Node
+from nimplane.domain.ports import ClusterBackend
+from nimplane.domain.workloads import Workload
 from nimplane.services import lifecycle as lifecycle_module
 from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.workloads import utc_now
@@ -193,3 +198,66 @@ def test_a_decision_that_raises_backs_off_alone(
         assert broken.status.phase.value == "Creating"
         assert tx.workloads.failures(broken_id) >= 1
         assert tx.workloads.failures(healthy_id) == 0
+
+
+class _Refusing:
+    """A cluster that answers every sync with `error` (and is the real one otherwise)."""
+
+    def __init__(self, inner: ClusterBackend, error: ClusterError) -> None:
+        self._inner = inner
+        self._error = error
+
+    def nodes(self) -> tuple[Node, ...]:
+        return self._inner.nodes()
+
+    def sync(
+        self, desired: Sequence[DesiredState], now: datetime
+    ) -> dict[str, Observation | ClusterError]:
+        return {d.workload.id: self._error for d in desired}
+
+    def observe(self, workload_ids: Sequence[str], now: datetime) -> dict[str, Observation]:
+        return self._inner.observe(workload_ids, now)
+
+    def teardown(self, workload: Workload) -> bool:
+        return self._inner.teardown(workload)
+
+    def metrics(self, workload_ids: Sequence[str]) -> dict[str, tuple[str, float]]:
+        return self._inner.metrics(workload_ids)
+
+
+@pytest.mark.parametrize(
+    ("error", "failures", "message"),
+    [
+        pytest.param(
+            ClusterError("the API server timed out", retryable=True), 1, None, id="retryable"
+        ),
+        pytest.param(
+            ClusterError("the NIMService CRD is not installed", retryable=False),
+            0,
+            "the NIMService CRD is not installed",
+            id="permanent",
+        ),
+    ],
+)
+def test_a_cluster_error_never_changes_the_phase(
+    client: TestClient,
+    admin: dict[str, str],
+    state: AppState,
+    error: ClusterError,
+    failures: int,
+    message: str | None,
+) -> None:
+    """A cluster failing for a while backs the workload off; one that keeps refusing shows
+    why in the phase message; neither moves the phase."""
+    workload_id = _created(client, admin)
+    state.scheduling.run_cycle()  # placed: due for the lifecycle engine
+    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    worker = LifecycleService(state.store, _Refusing(state.cluster, error), clock, owner="a")
+    assert worker.run_pass() == 1
+    with state.store.read() as tx:
+        shown = tx.workloads.get(workload_id)
+        assert shown is not None
+        assert shown.status.phase.value == "Creating"
+        assert shown.status.phase_message == message
+        assert tx.workloads.failures(workload_id) == failures
+    assert state.cluster.observe([workload_id], clock())[workload_id].pods == ()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +20,7 @@ from nimplane.services.lifecycle import LifecycleService
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.workloads import utc_now
 from nimplane.storage.leadership import Leadership
+from nimplane.storage.store import SqlTransaction
 from tests.support.clock import ManualClock
 from tests.support.org import DEPARTMENTS, NIM, PROJECTS, gpu, ok
 
@@ -126,7 +127,7 @@ class Harness:
 def sim_pods(state: AppState, workload_id: str) -> list[Pod]:
     """The simulated cluster's own record of a workload's pods (plans, faults, devices)."""
     with state.store.read() as tx:
-        return SqlSimRepo(tx.conn).pods_of(workload_id)
+        return SqlSimRepo(cast(SqlTransaction, tx).conn).pods_of(workload_id)
 
 
 @pytest.fixture(name="harness")
