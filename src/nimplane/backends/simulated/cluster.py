@@ -126,7 +126,11 @@ class SimulatedCluster:
             deleted: list[str] = []
             stages: dict[str, tuple[str, int]] = {}
             events: list[WorkloadEvent] = []
-            for state in desired:
+            # a workload torn down since the engine read it (deleted while it had no pods)
+            # gets none: its pods would be left behind for good
+            live = tx.workloads.specs([d.workload.id for d in desired])
+            for wanted in desired:
+                state = wanted if wanted.workload.id in live else DesiredState(wanted.workload, 0)
                 change = converge(state, sim.pods_of(state.workload.id), cluster, now)
                 created += change.create
                 deleted += (p.id for p in change.delete)
