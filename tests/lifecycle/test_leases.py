@@ -21,10 +21,11 @@ from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.workloads import utc_now
 from tests.conftest import nim_request
 from tests.support.clock import ManualClock
-from tests.support.lifecycle import sim_pods
-from tests.support.org import ok
+from tests.support.lifecycle import Harness, harness_fixture, sim_pods
+from tests.support.org import clean_org_fixture, ok
 
 NIM = "/api/v2/workloads/nim-services"
+__all__ = ["clean_org_fixture", "harness_fixture"]
 
 
 def _created(client: TestClient, admin: dict[str, str]) -> str:
@@ -264,23 +265,21 @@ def test_a_cluster_error_never_changes_the_phase(
     assert state.cluster.observe([workload_id], clock())[workload_id].pods == ()
 
 
-def test_a_sync_for_a_workload_torn_down_meanwhile_leaves_no_pods(
-    client: TestClient, admin: dict[str, str], state: AppState
-) -> None:
+def test_a_sync_for_a_workload_torn_down_meanwhile_leaves_no_pods(harness: Harness) -> None:
     """The engine read a placed workload; before its sync, the workload (no pods yet) is
     deleted and torn down at once: the sync must not create pods nobody would remove."""
-    workload_id = _created(client, admin)
-    state.scheduling.run_cycle()
-    clock = ManualClock(utc_now() + timedelta(minutes=1))
-    worker = _worker(state, clock, "a")
-    now = clock()
-    [(_, seq)] = state.store.write(
+    h = harness
+    workload_id = h.create(nim_request("leased"))
+    h.scheduling.run_cycle()
+    worker = LifecycleService(h.state.store, h.cluster, h.clock, owner="a")
+    now = h.clock()
+    [(_, seq)] = h.state.store.write(
         lambda tx: tx.workloads.claim_due("a", now, now + timedelta(seconds=5), 10)
     )
     [plan], _ = worker._plan([(workload_id, seq)], now)
     assert plan.desired.gangs  # placed: a sync would create its pods
-    ok(client.delete(f"/api/v2/workloads/{workload_id}", headers=admin), 202)
-    observed = state.cluster.sync([plan.desired], now)[workload_id]
+    ok(h.client.delete(f"/api/v2/workloads/{workload_id}", headers=h.headers), 202)
+    observed = h.cluster.sync([plan.desired], now)[workload_id]
     assert isinstance(observed, Observation)
     assert observed.pods == ()
-    assert sim_pods(state, workload_id) == []
+    assert sim_pods(h.state, workload_id) == []
