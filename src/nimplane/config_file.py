@@ -20,7 +20,6 @@ from nimplane.domain.cluster import DEFAULT_NODE_POOL, Node, Taint
 from nimplane.domain.org import PoolQuota, Quota
 from nimplane.domain.quantities import parse_quantity
 from nimplane.domain.rbac import ROLES_BY_NAME
-from nimplane.domain.simulation import Timings
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 MIB = Decimal(2**20)
@@ -260,7 +259,8 @@ class ModelLoadConfig(_Strict):
 
 class SimulatorConfig(_Strict):
     """The simulated cluster: its node inventory (default: 4 nodes of 8 H100 80 GiB GPUs) and
-    how its pods behave (pull and load times, unreachable registries, the image catalogue)."""
+    how its pods behave (pull and load times, unreachable registries, the image catalogue;
+    the simulator reads them with `backends.simulated.timings_from`)."""
 
     nodes: list[NodeGroupConfig] = Field(default_factory=lambda: [NodeGroupConfig(count=4)])
     speed: float = Field(
@@ -277,17 +277,6 @@ class SimulatorConfig(_Strict):
         None,
         description="The images that exist, as `registry/repository`; unset: every image.",
     )
-
-    def timings(self) -> Timings:
-        return Timings(
-            image_pull_seconds=self.image_pull_seconds,
-            model_load_nim_cache_seconds=self.model_load_seconds.nim_cache,
-            model_load_pvc_seconds=self.model_load_seconds.pvc,
-            model_load_download_seconds=self.model_load_seconds.download,
-            speed=self.speed,
-            unreachable=tuple(self.unreachable),
-            catalogue=None if self.image_catalogue is None else tuple(self.image_catalogue),
-        )
 
     @model_validator(mode="after")
     def _node_names_unique(self) -> Self:

@@ -18,7 +18,7 @@ import yaml
 from sqlalchemy import Engine
 
 from nimplane.api.state import AppState
-from nimplane.backends.simulated import SimulatedCluster
+from nimplane.backends.simulated import SimulatedCluster, SimulatedFaults, timings_from
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.kubernetes import CrdChecker, KubernetesManifests
 from nimplane.domain.org import PoolQuota, Quota
@@ -190,7 +190,9 @@ def _build_services(
         issuer=settings.auth.issuer,
         ttl_seconds=settings.auth.token_ttl_seconds,
     )
-    cluster = SimulatedCluster(settings.simulator.inventory(), store)
+    cluster = SimulatedCluster(
+        settings.simulator.inventory(), store, timings_from(settings.simulator)
+    )
     seed_from_config(
         store,
         settings.organisation,
@@ -220,7 +222,6 @@ def _build_services(
         store,
         cluster,
         utc_now,
-        settings.simulator.timings(),
         LifecycleSettings(
             lease_seconds=settings.lifecycle.lease_seconds,
             resync_seconds=settings.lifecycle.resync_seconds,
@@ -268,6 +269,7 @@ def _build_services(
         workers=workers,
         simulator=SimulatorAdmin(
             store,
+            SimulatedFaults(),
             tuple(n.name for n in cluster.inventory()),
             str(settings.tenant_id),
             utc_now,

@@ -6,9 +6,8 @@ from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
 from nimplane.api.state import AppState
-from nimplane.backends.simulated import SimulatedCluster
+from nimplane.backends.simulated import SimulatedCluster, SimulatedFaults
 from nimplane.domain.identity import AccountBinding
-from nimplane.domain.simulation import Timings
 from nimplane.metrics import Metrics
 from nimplane.services.audit import AuditService
 from nimplane.services.auth import Authenticator
@@ -52,9 +51,9 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         metrics=Metrics(),
         cluster_id="00000000-0000-0000-0000-000000000000",
         scheduling=SchedulingService(store, cluster, Leadership(engine), utc_now),
-        lifecycle=LifecycleService(store, cluster, utc_now, Timings()),
+        lifecycle=LifecycleService(store, cluster, utc_now),
         workers=BackgroundWorkers([]),
-        simulator=SimulatorAdmin(store, (), "1", utc_now),
+        simulator=SimulatorAdmin(store, SimulatedFaults(), (), "1", utc_now),
         sign_in=sign_in_guard(settings.auth, auth),
     )
     with TestClient(create_app(settings, state=state)) as client:

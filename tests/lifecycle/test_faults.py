@@ -10,9 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.state import AppState
-from nimplane.domain.simulation import Timings, observe
+from nimplane.backends.simulated import Timings
+from nimplane.backends.simulated.model import observe
 from tests.conftest import nim_request
-from tests.support.lifecycle import PODS_FAULTS, Harness, harness_fixture
+from tests.support.lifecycle import PODS_FAULTS, Harness, harness_fixture, sim_pods
 from tests.support.org import caller, clean_org_fixture, ok
 
 __all__ = ["clean_org_fixture", "harness_fixture"]
@@ -128,8 +129,7 @@ def test_a_crash_loop_restarts_with_back_off(harness: Harness) -> None:
     pod_fault(h, workload_id, pod, "crash-loop")
     h.step(0)
     h.settle(70)  # restarts at 10, 30, 70 s
-    with h.state.store.read() as tx:
-        crashing = next(p for p in tx.sim.pods_of(workload_id) if p.name == pod)
+    crashing = next(p for p in sim_pods(h.state, workload_id) if p.name == pod)
     seen = observe(crashing.plan, crashing.started_at, crashing.faults, h.clock())
     assert (seen.stage.value, seen.restarts) == ("CrashLoopBackOff", 4)
 

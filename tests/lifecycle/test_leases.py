@@ -4,22 +4,28 @@ and a failing reconcile backs off exponentially."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.state import AppState
-from nimplane.domain.simulation import Timings
+from nimplane.domain.backend import ClusterError, DesiredState, Observation
+from nimplane.domain.cluster import Node
+from nimplane.domain.ports import ClusterBackend
+from nimplane.domain.workloads import Workload
 from nimplane.services import lifecycle as lifecycle_module
 from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.workloads import utc_now
 from tests.conftest import nim_request
 from tests.support.clock import ManualClock
-from tests.support.org import ok
+from tests.support.lifecycle import Harness, harness_fixture, sim_pods
+from tests.support.org import clean_org_fixture, ok
 
 NIM = "/api/v2/workloads/nim-services"
+__all__ = ["clean_org_fixture", "harness_fixture"]
 
 
 def _created(client: TestClient, admin: dict[str, str]) -> str:
@@ -30,7 +36,7 @@ def _created(client: TestClient, admin: dict[str, str]) -> str:
 
 def _worker(state: AppState, clock: ManualClock, owner: str) -> LifecycleService:
     settings = LifecycleSettings(lease_seconds=5)
-    return LifecycleService(state.store, state.cluster, clock, Timings(), settings, owner=owner)
+    return LifecycleService(state.store, state.cluster, clock, settings, owner=owner)
 
 
 def test_a_lapsed_lease_is_taken_over_and_its_old_holder_writes_nothing(
@@ -60,7 +66,7 @@ def test_a_lapsed_lease_is_taken_over_and_its_old_holder_writes_nothing(
         assert tx.workloads.holds_lease(workload_id, "b", later)
     # and A's reconcile writes nothing: the phase stays as it was
     clock.now = later
-    _worker(state, clock, "a")._reconcile_batch([(workload_id, seq)], frozenset(), {})
+    _worker(state, clock, "a")._reconcile_batch([(workload_id, seq)])
     with state.store.read() as tx:
         shown = tx.workloads.get(workload_id)
     assert shown is not None
@@ -104,9 +110,10 @@ def test_a_change_while_reconciling_makes_it_due_again_at_once(
 def test_a_decision_made_before_a_change_is_discarded_and_made_again(
     client: TestClient, admin: dict[str, str], state: AppState
 ) -> None:
-    """A reconcile reads and decides outside the write: if the workload changed in between
-    (here a suspend), the write keeps nothing of the stale decision and the workload is due
-    again at once; the next reconcile acts on what is stored now."""
+    """A reconcile reads, syncs the cluster and decides outside the write: if the workload
+    changed in between (here a suspend), the write keeps nothing of the stale decision and
+    the workload is due again at once; the next reconcile acts on what is stored now (and
+    converges the cluster again: what the stale sync started is removed)."""
     workload_id = _created(client, admin)
     clock = ManualClock(utc_now() + timedelta(minutes=1))
     state.scheduling.run_cycle()  # placed or told why it waits: the decision moves it on
@@ -115,15 +122,16 @@ def test_a_decision_made_before_a_change_is_discarded_and_made_again(
     [(_, seq)] = state.store.write(
         lambda tx: tx.workloads.claim_due("a", now, now + timedelta(seconds=5), 10)
     )
-    with state.store.read() as tx:
-        outcome = worker._decide(tx, workload_id, frozenset(), {})
+    [plan], failed = worker._plan([(workload_id, seq)], now)
+    assert failed == []
+    observed = state.cluster.sync([plan.desired], now)[workload_id]
+    outcome = worker._decide(plan, observed, now)
     assert outcome is not None
     assert outcome.decision.phases, outcome  # what it would have done
     body = {"ids": [workload_id], "action": "suspend"}
     ok(client.post("/api/v1/workloads/batch", json=body, headers=admin))
     assert not state.store.write(lambda tx: worker._settle(tx, outcome, seq))
     with state.store.read() as tx:
-        assert tx.sim.pods_of(workload_id) == []
         shown = tx.workloads.get(workload_id)
         assert shown is not None
         assert shown.status.phase.value == "Creating"
@@ -133,6 +141,7 @@ def test_a_decision_made_before_a_change_is_discarded_and_made_again(
         shown = tx.workloads.get(workload_id)
     assert shown is not None
     assert shown.status.phase.value == "Stopped"
+    assert state.cluster.observe([workload_id], clock())[workload_id].pods == ()
 
 
 def test_a_failing_reconcile_backs_off_exponentially(
@@ -145,7 +154,7 @@ def test_a_failing_reconcile_backs_off_exponentially(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(lifecycle_module, "reconcile", broken)
+    monkeypatch.setattr(lifecycle_module, "decide", broken)
     clock = ManualClock(utc_now() + timedelta(minutes=1))
     worker = _worker(state, clock, "a")
     assert worker.run_pass() == 1  # the first failure
@@ -171,14 +180,14 @@ def test_a_decision_that_raises_backs_off_alone(
     healthy_id = str(
         ok(client.post(NIM, json=nim_request("healthy"), headers=admin), 202)["metadata"]["id"]
     )
-    real = lifecycle_module.reconcile
+    real = lifecycle_module.decide
 
-    def reconcile(view: Any, now: Any) -> Any:
-        if view.workload.id == broken_id:
+    def decide(desired: Any, observed: Any, now: Any) -> Any:
+        if desired.workload.id == broken_id:
             raise RuntimeError("injected failure")
-        return real(view, now)
+        return real(desired, observed, now)
 
-    monkeypatch.setattr(lifecycle_module, "reconcile", reconcile)
+    monkeypatch.setattr(lifecycle_module, "decide", decide)
     state.scheduling.run_cycle()  # both placed or told why they wait: both due
     worker = _worker(state, ManualClock(utc_now() + timedelta(minutes=1)), "a")
     assert worker.run_pass() >= 2
@@ -191,3 +200,86 @@ def test_a_decision_that_raises_backs_off_alone(
         assert broken.status.phase.value == "Creating"
         assert tx.workloads.failures(broken_id) >= 1
         assert tx.workloads.failures(healthy_id) == 0
+
+
+class _Refusing:
+    """A cluster that answers every sync with `error` (and is the real one otherwise)."""
+
+    def __init__(self, inner: ClusterBackend, error: ClusterError) -> None:
+        self._inner = inner
+        self._error = error
+
+    def nodes(self) -> tuple[Node, ...]:
+        return self._inner.nodes()
+
+    def sync(
+        self, desired: Sequence[DesiredState], now: datetime
+    ) -> dict[str, Observation | ClusterError]:
+        return {d.workload.id: self._error for d in desired}
+
+    def observe(self, workload_ids: Sequence[str], now: datetime) -> dict[str, Observation]:
+        return self._inner.observe(workload_ids, now)
+
+    def teardown(self, workload: Workload) -> bool:
+        return self._inner.teardown(workload)
+
+    def metrics(self, workload_ids: Sequence[str]) -> dict[str, tuple[str, float]]:
+        return self._inner.metrics(workload_ids)
+
+
+@pytest.mark.parametrize(
+    ("error", "failures", "message"),
+    [
+        pytest.param(
+            ClusterError("the API server timed out", retryable=True), 1, None, id="retryable"
+        ),
+        pytest.param(
+            ClusterError("the NIMService CRD is not installed", retryable=False),
+            0,
+            "the NIMService CRD is not installed",
+            id="permanent",
+        ),
+    ],
+)
+def test_a_cluster_error_never_changes_the_phase(
+    client: TestClient,
+    admin: dict[str, str],
+    state: AppState,
+    error: ClusterError,
+    failures: int,
+    message: str | None,
+) -> None:
+    """A cluster failing for a while backs the workload off; one that keeps refusing shows
+    why in the phase message; neither moves the phase."""
+    workload_id = _created(client, admin)
+    state.scheduling.run_cycle()  # placed: due for the lifecycle engine
+    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    worker = LifecycleService(state.store, _Refusing(state.cluster, error), clock, owner="a")
+    assert worker.run_pass() == 1
+    with state.store.read() as tx:
+        shown = tx.workloads.get(workload_id)
+        assert shown is not None
+        assert shown.status.phase.value == "Creating"
+        assert shown.status.phase_message == message
+        assert tx.workloads.failures(workload_id) == failures
+    assert state.cluster.observe([workload_id], clock())[workload_id].pods == ()
+
+
+def test_a_sync_for_a_workload_torn_down_meanwhile_leaves_no_pods(harness: Harness) -> None:
+    """The engine read a placed workload; before its sync, the workload (no pods yet) is
+    deleted and torn down at once: the sync must not create pods nobody would remove."""
+    h = harness
+    workload_id = h.create(nim_request("leased"))
+    h.scheduling.run_cycle()
+    worker = LifecycleService(h.state.store, h.cluster, h.clock, owner="a")
+    now = h.clock()
+    [(_, seq)] = h.state.store.write(
+        lambda tx: tx.workloads.claim_due("a", now, now + timedelta(seconds=5), 10)
+    )
+    [plan], _ = worker._plan([(workload_id, seq)], now)
+    assert plan.desired.gangs  # placed: a sync would create its pods
+    ok(h.client.delete(f"/api/v2/workloads/{workload_id}", headers=h.headers), 202)
+    observed = h.cluster.sync([plan.desired], now)[workload_id]
+    assert isinstance(observed, Observation)
+    assert observed.pods == ()
+    assert sim_pods(h.state, workload_id) == []

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import nim_request
 from tests.support.db import delete_workloads
-from tests.support.lifecycle import Harness, harness_fixture
+from tests.support.lifecycle import Harness, harness_fixture, sim_pods
 from tests.support.org import NIM, clean_org_fixture
 
 __all__ = ["clean_org_fixture", "harness_fixture"]
@@ -74,8 +74,7 @@ def test_the_warm_scheduler_agrees_with_a_cold_one(
         _act(h, ids, action)
         h.step(20)  # asserts that a cold scheduler would change nothing
     h.settle(120)
-    with h.state.store.read() as tx:
-        pods = [p for workload_id in ids for p in tx.sim.pods_of(workload_id)]
+    pods = [p for workload_id in ids for p in sim_pods(h.state, workload_id)]
     held = Counter((p.node, device) for p in pods for device in p.gpu_devices)
     assert all(count == 1 for count in held.values()), held
     per_node = Counter(node for node, _ in held)

@@ -9,7 +9,7 @@ passes itself (instead of the background loops) so that every step is determinis
 from __future__ import annotations
 
 from tests.conftest import nim_request
-from tests.support.lifecycle import Harness, harness_fixture  # noqa: F401 - fixture
+from tests.support.lifecycle import Harness, harness_fixture, sim_pods  # noqa: F401 - fixture
 from tests.support.org import clean_org_fixture, ok  # noqa: F401 - fixture
 
 NIM = "/api/v2/workloads/nim-services"
@@ -84,8 +84,7 @@ def test_create_update_suspend_resume_delete(harness: Harness) -> None:
     assert h.client.get(f"{NIM}/{workload_id}", headers=h.headers).status_code == 404
     deleted = ok(h.client.get(f"{WORKLOADS}?deleted=true", headers=h.headers))
     assert workload_id in {w["id"] for w in deleted["workloads"]}
-    with h.state.store.read() as tx:
-        assert tx.sim.pods_of(workload_id) == []
+    assert sim_pods(h.state, workload_id) == []
     assert "Deleting" in h.phases(workload_id)
 
 

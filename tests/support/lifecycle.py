@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.state import AppState
-from nimplane.domain.simulation import Timings
+from nimplane.backends.simulated import SimulatedCluster, Timings
+from nimplane.backends.simulated.model import Pod
+from nimplane.backends.simulated.storage import SqlSimRepo
 from nimplane.services.lifecycle import LifecycleService
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.workloads import utc_now
 from nimplane.storage.leadership import Leadership
+from nimplane.storage.store import SqlTransaction
 from tests.support.clock import ManualClock
 from tests.support.org import DEPARTMENTS, NIM, PROJECTS, gpu, ok
 
@@ -38,7 +41,9 @@ class Harness:
         self.client = client
         self.headers = headers
         self.clock = ManualClock(utc_now() + timedelta(minutes=1))
-        self.life = LifecycleService(state.store, state.cluster, self.clock, timings)
+        assert isinstance(state.cluster, SimulatedCluster)
+        self.cluster = state.cluster.with_timings(timings)
+        self.life = LifecycleService(state.store, self.cluster, self.clock)
         self.scheduling = SchedulingService(
             state.store, state.cluster, Leadership(state.engine), self.clock
         )
@@ -116,8 +121,13 @@ class Harness:
 
     def pods(self, workload_id: str) -> dict[str, str]:
         """The workload's pods now: name -> node."""
-        with self.state.store.read() as tx:
-            return {p.name: p.node for p in tx.sim.pods_of(workload_id)}
+        return {p.name: p.node for p in sim_pods(self.state, workload_id)}
+
+
+def sim_pods(state: AppState, workload_id: str) -> list[Pod]:
+    """The simulated cluster's own record of a workload's pods (plans, faults, devices)."""
+    with state.store.read() as tx:
+        return SqlSimRepo(cast(SqlTransaction, tx).conn).pods_of(workload_id)
 
 
 @pytest.fixture(name="harness")

@@ -1,5 +1,7 @@
-"""The lifecycle engine's decision (pure): every phase it leads to, table-driven, the phase
-paths it records, and that a second reconcile of its own result does nothing."""
+"""The lifecycle engine's decision (pure) from what a cluster reports: the phase paths it
+records, table-driven phases from sets of observed pods (of any backend: pods without GPU
+devices, replicas that are only a pod's ordinal), a cluster's refusals, teardown, and that a
+second decision on its own result changes nothing."""
 
 from __future__ import annotations
 
@@ -12,35 +14,32 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nimplane.domain.lifecycle import Decision, WorkloadView, phase_path, reconcile
+from nimplane.domain.backend import (
+    ClusterError,
+    DesiredState,
+    Observation,
+    ObservedPod,
+    PendingReason,
+)
+from nimplane.domain.lifecycle import decide, desired_state, phase_path
 from nimplane.domain.phases import TRANSITIONS, Phase
-from nimplane.domain.pods import Pod
-from nimplane.domain.scheduling import GangPlacement, GpuRequest, PodPlacement, PodRequest
-from nimplane.domain.simulation import PodFaults, Timings
 from nimplane.domain.workloads import DesiredPhase, Project, Workload, WorkloadStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TIMINGS = Timings(image_pull_seconds=10, model_load_nim_cache_seconds=20)
+NOW = T0 + timedelta(minutes=5)
 PROJECT = Project("1", "default", "runai-default", "1", "default", "c", 1001)
-SPEC: dict[str, Any] = {
-    "image": "nvcr.io/nim/meta/llama:1",
-    "modelStore": {"nimCache": {"name": "c"}},
-    "compute": {"gpuDevicesRequest": 1},
-    "replicas": 2,
-    "priorityClass": "medium",
-    "preemptibility": "preemptible",
-    "category": "Deploy",
-}
+SPEC: dict[str, Any] = {"image": "nvcr.io/nim/meta/llama:1", "replicas": 2}
+MULTI: dict[str, Any] = {**SPEC, "multiNode": {"workers": 1}}
 
 
 def workload(
-    phase: Phase = Phase.Creating,
+    phase: Phase = Phase.Initializing,
     desired: DesiredPhase = DesiredPhase.Running,
     *,
-    serving: int = 0,
-    generation: int = 1,
-    observed: int = 0,
     spec: dict[str, Any] | None = None,
+    serving: int = 0,
+    deleted: bool = False,
+    message: str | None = None,
 ) -> Workload:
     return Workload(
         id="w1",
@@ -52,65 +51,55 @@ def workload(
         status=WorkloadStatus(
             phase=phase,
             phase_updated_at=T0,
+            phase_message=message,
             serving_replicas=serving,
-            observed_generation=observed,
+            observed_generation=1,
         ),
         resource_version=1,
-        generation=generation,
+        generation=1,
         created_at=T0,
         created_by="t",
         updated_at=T0,
         updated_by="t",
+        deleted_at=T0 if deleted else None,
     )
 
 
-def gang(replica: int, gpus: int = 1) -> GangPlacement:
-    request = PodRequest(GpuRequest.whole(gpus))
-    devices = tuple(range(gpus))
-    return GangPlacement(
-        "w1", replica, "default", (PodPlacement(0, f"n{replica}", devices, request),)
-    )
-
-
-def gangs(count: int = 2) -> list[GangPlacement]:
-    return [gang(r) for r in range(count)]
-
-
-def apply(pods: list[Pod], decision: Decision) -> list[Pod]:
-    """What the store holds after the decision is written."""
-    gone = {p.id for p in decision.delete}
-    kept = [p for p in pods if p.id not in gone] + decision.create
-    return [
-        replace(p, last_stage=decision.stages[p.id][0], restarts=decision.stages[p.id][1])
-        if p.id in decision.stages
-        else p
-        for p in kept
-    ]
-
-
-def run(
-    w: Workload,
-    placed: list[GangPlacement],
-    pods: list[Pod],
-    now: datetime,
+def pod(
+    replica: int,
+    index: int = 0,
     *,
-    lost: frozenset[str] = frozenset(),
-    request: PodRequest | None = None,
-) -> tuple[Workload, list[Pod], Decision]:
-    view = WorkloadView(
-        w, placed, pods, replicas=2, lost_nodes=lost, request=request, timings=TIMINGS
+    state: str = "Ready",
+    node: str | None = "node-a",
+    current: bool = True,
+    message: str | None = None,
+) -> ObservedPod:
+    """A pod as a backend without GPU devices reports it (Kubernetes: `replica` is the pod's
+    ordinal, no `gpu_devices`)."""
+    ready = state == "Ready"
+    phase = "Pending" if state in {"Pulling", "ImagePullBackOff"} or node is None else "Running"
+    return ObservedPod(
+        id=f"uid-{replica}-{index}",
+        name=f"llama-{replica}" if index == 0 else f"llama-{replica}-{index}",
+        replica=replica,
+        index=index,
+        node=node,
+        k8s_phase=phase,
+        ready=ready,
+        restarts=0,
+        state=state,
+        message=message,
+        current=current,
+        created_at=T0,
     )
-    decision = reconcile(view, now)
-    if decision.status is not None:
-        w = replace(w, status=decision.status)
-    return w, apply(pods, decision), decision
 
 
-def running_workload() -> tuple[Workload, list[Pod]]:
-    w, pods, _ = run(workload(), gangs(), [], T0)
-    w, pods, _ = run(w, gangs(), pods, T0 + timedelta(seconds=60))
-    assert w.status.phase is Phase.Running
-    return w, pods
+def seen(*pods: ObservedPod, **fields: Any) -> Observation:
+    return Observation(pods=pods, present=bool(pods), **fields)
+
+
+def desired(w: Workload, replicas: int = 2) -> DesiredState:
+    return desired_state(w, replicas)
 
 
 @pytest.mark.parametrize(
@@ -138,182 +127,184 @@ def test_every_phase_path_follows_the_table(pair: tuple[Phase, Phase]) -> None:
     assert all(b in TRANSITIONS[a] for a, b in itertools.pairwise(steps))
 
 
-@pytest.mark.parametrize(
-    ("before", "placed", "seconds", "phase", "creates"),
-    [
-        pytest.param(Phase.Creating, 0, 0, Phase.Creating, 0, id="before-the-scheduler-looks"),
-        pytest.param(Phase.Creating, 2, 0, Phase.Initializing, 2, id="placed-initializing"),
-        pytest.param(Phase.Creating, 2, 60, Phase.Running, 2, id="ready-running"),
-        pytest.param(Phase.Creating, 1, 60, Phase.Initializing, 1, id="half-placed-not-running"),
-    ],
+NOT_SCHEDULED = seen(
+    pod(0, node=None, state="Pending"),
+    pending=(PendingReason("Unschedulable", "Not enough GPUs in node pool default"),),
 )
-def test_coming_up(before: Phase, placed: int, seconds: float, phase: Phase, creates: int) -> None:
-    w, pods, _ = run(workload(before), gangs(placed), [], T0)
-    if seconds:
-        w, pods, _ = run(w, gangs(placed), pods, T0 + timedelta(seconds=seconds))
-    assert w.status.phase is phase
-    assert len(pods) == creates
+
+CASES = [
+    pytest.param(
+        workload(),
+        seen(pod(0), pod(1)),
+        Phase.Running,
+        None,
+        id="every-replica-ready-running",
+    ),
+    pytest.param(
+        workload(),
+        seen(pod(0), pod(1, state="LoadingModel")),
+        Phase.Initializing,
+        "1 of 2 replicas ready",
+        id="one-loading-initializing",
+    ),
+    pytest.param(
+        workload(),
+        NOT_SCHEDULED,
+        Phase.Pending,
+        "Not enough GPUs in node pool default",
+        id="unscheduled-pending-with-the-clusters-reason",
+    ),
+    pytest.param(
+        workload(phase=Phase.Running, serving=2),
+        seen(pod(0), pod(1, state="CrashLoopBackOff")),
+        Phase.Degraded,
+        "1 of 2 replicas ready",
+        id="crash-loop-degraded",
+    ),
+    pytest.param(
+        workload(phase=Phase.Running, serving=2),
+        seen(pod(0), pod(1, current=False)),
+        Phase.Updating,
+        "1 of 2 replicas updated",
+        id="old-pod-updating",
+    ),
+    pytest.param(
+        workload(),
+        seen(pod(0, state="ImagePullBackOff", message="Back-off pulling image"), pod(1)),
+        Phase.Failed,
+        "Back-off pulling image",
+        id="image-pull-back-off-failed",
+    ),
+    pytest.param(
+        workload(spec=MULTI),
+        seen(pod(0), pod(0, 1), pod(1), pod(1, 1)),
+        Phase.Running,
+        None,
+        id="multi-node-gangs-ready",
+    ),
+    pytest.param(
+        workload(spec=MULTI),
+        seen(pod(0), pod(0, 1), pod(1)),
+        Phase.Initializing,
+        "1 of 2 replicas ready",
+        id="multi-node-worker-missing",
+    ),
+    pytest.param(
+        workload(phase=Phase.Running, serving=2),
+        seen(pod(0), pod(1), failure="admission webhook denied the NIMService"),
+        Phase.Running,
+        "admission webhook denied the NIMService",
+        id="permanent-failure-keeps-phase-shows-message",
+    ),
+]
 
 
-def test_a_workload_the_scheduler_cannot_place_is_pending_with_its_reason() -> None:
-    waiting = (
-        {
-            "nodePool": "default",
-            "phaseReason": "OverLimit",
-            "reason": "OverLimit",
-            "userMessage": "Project p would exceed its GPU limit",
-        },
-    )
-    w = workload()
+@pytest.mark.parametrize(("before", "observation", "phase", "message"), CASES)
+def test_phase_from_observed_pods(
+    before: Workload, observation: Observation, phase: Phase, message: str | None
+) -> None:
+    decision = decide(desired(before), observation, NOW)
+    status = decision.status or before.status
+    assert status.phase is phase
+    assert status.phase_message == message
+
+
+def test_pending_falls_back_to_the_schedulers_stored_reason() -> None:
+    waiting = ({"phaseReason": "OverLimit", "userMessage": "Project p would exceed its limit"},)
+    w = workload(phase=Phase.Creating)
     w = replace(w, status=replace(w.status, pending_messages=waiting))
-    w, pods, _ = run(w, [], [], T0)
-    assert w.status.phase is Phase.Pending
-    assert w.status.phase_reason == "OverLimit"
-    assert w.status.phase_message == "Project p would exceed its GPU limit"
-    assert pods == []
-
-
-def test_a_lost_node_degrades_then_the_moved_replica_recovers() -> None:
-    w, pods = running_workload()
-    later = T0 + timedelta(seconds=100)
-    w, pods, decision = run(w, gangs(), pods, later, lost=frozenset({"n1"}))
-    assert w.status.phase is Phase.Degraded
-    assert [e.reason for e in decision.events] == ["NodeNotReady"]
-    moved = [gangs()[0], replace(gangs()[1], pods=(replace(gangs()[1].pods[0], node="n9"),))]
-    w, pods, decision = run(w, moved, pods, later + timedelta(seconds=1), lost=frozenset({"n1"}))
-    assert {p.node for p in pods} == {"n0", "n9"}
-    assert w.status.phase is Phase.Degraded  # the new pod is still coming up
-    w, pods, _ = run(w, moved, pods, later + timedelta(seconds=60), lost=frozenset({"n1"}))
-    assert w.status.phase is Phase.Running
-
-
-def test_a_crash_loop_degrades() -> None:
-    w, pods = running_workload()
-    pods = [replace(pods[0], faults=PodFaults(crash_since=T0 + timedelta(seconds=70))), pods[1]]
-    w, pods, decision = run(w, gangs(), pods, T0 + timedelta(seconds=80))
-    assert w.status.phase is Phase.Degraded
-    assert "BackOff" in [e.reason for e in decision.events]
-    assert w.status.running_pods == 1
-
-
-def test_an_image_that_cannot_be_pulled_fails() -> None:
-    spec = {**SPEC, "image": "blocked.example.com/nim/llama:1"}
-    view_timings = replace(TIMINGS, unreachable=("blocked.example.com",))
-    w = workload(spec=spec)
-    decision = reconcile(WorkloadView(w, gangs(), [], 2, timings=view_timings), T0)
-    w = replace(w, status=decision.status)
-    pods = apply([], decision)
-    decision = reconcile(
-        WorkloadView(w, gangs(), pods, 2, timings=view_timings), T0 + timedelta(seconds=11)
-    )
+    decision = decide(desired(w), Observation(), NOW)
     assert decision.status is not None
-    assert decision.status.phase is Phase.Failed
-    assert decision.status.phase_reason == "ImagePullBackOff"
-    assert "unreachable" in (decision.status.phase_message or "")
+    assert decision.status.phase is Phase.Pending
+    assert decision.status.phase_reason == "OverLimit"
+    assert decision.status.phase_message == "Project p would exceed its limit"
 
 
 @pytest.mark.parametrize(
-    ("desired", "deleted", "phase", "torn_down"),
+    ("error", "changed", "retry"),
     [
-        pytest.param(DesiredPhase.Stopped, False, Phase.Stopped, False, id="suspend"),
-        pytest.param(DesiredPhase.Deleted, True, Phase.Deleting, True, id="delete"),
+        pytest.param(ClusterError("etcd timeout", retryable=True), False, True, id="retryable"),
+        pytest.param(ClusterError("CRD not installed", retryable=False), True, False, id="perm"),
     ],
 )
-def test_going_away_removes_every_pod(
-    desired: DesiredPhase, deleted: bool, phase: Phase, torn_down: bool
+def test_a_cluster_error_never_changes_the_phase(
+    error: ClusterError, changed: bool, retry: bool
 ) -> None:
-    w, pods = running_workload()
-    w = replace(w, desired_phase=desired, deleted_at=T0 if deleted else None)
-    w, pods, decision = run(w, gangs(), pods, T0 + timedelta(seconds=90))
-    assert pods == []
-    assert w.status.phase is phase
+    before = workload(phase=Phase.Running, serving=2)
+    decision = decide(desired(before), error, NOW)
+    assert decision.retry is retry
+    assert (decision.status is not None) is changed
+    status = decision.status or before.status
+    assert status.phase is Phase.Running
+    if changed:
+        assert status.phase_message == str(error)
+
+
+@pytest.mark.parametrize(
+    ("before", "observation", "phase", "torn_down"),
+    [
+        pytest.param(
+            workload(desired=DesiredPhase.Deleted, deleted=True),
+            Observation(),
+            Phase.Deleting,
+            True,
+            id="deleted-nothing-present-torn-down",
+        ),
+        pytest.param(
+            workload(desired=DesiredPhase.Deleted, deleted=True),
+            Observation(present=True),
+            Phase.Deleting,
+            False,
+            id="deleted-objects-left-waits",
+        ),
+        pytest.param(
+            workload(desired=DesiredPhase.Stopped),
+            seen(pod(0, state="Ready")),
+            Phase.Stopping,
+            False,
+            id="stopped-pods-left-stopping",
+        ),
+        pytest.param(
+            workload(desired=DesiredPhase.Stopped),
+            Observation(),
+            Phase.Stopped,
+            False,
+            id="stopped",
+        ),
+    ],
+)
+def test_going_away(
+    before: Workload, observation: Observation, phase: Phase, torn_down: bool
+) -> None:
+    before = replace(before, status=replace(before.status, phase=Phase.Running))
+    wanted = desired(before)
+    assert wanted.replicas == 0
+    decision = decide(wanted, observation, NOW)
+    assert decision.status is not None
+    assert decision.status.phase is phase
     assert decision.torn_down is torn_down
-    assert [s.phase for s in decision.phases][-1] is phase
 
 
-def test_an_update_asks_for_a_surge_replica_and_never_drops_below_the_count() -> None:
-    w, pods = running_workload()
-    w = replace(w, spec={**SPEC, "env": "changed"}, generation=2)
-    now = T0 + timedelta(seconds=100)
-    w, pods, decision = run(w, gangs(), pods, now)
-    assert w.status.phase is Phase.Updating
-    assert w.status.surge_replicas == 1
-    assert (decision.create, decision.delete) == ([], [])  # waits for the scheduler's answer
-    for step in range(1, 12):
-        placed = gangs(2 + w.status.surge_replicas)  # the scheduler places the surge
-        w, pods, _ = run(w, placed, pods, now + timedelta(seconds=20 * step))
-        assert w.status.running_pods >= 2
-    assert w.status.phase is Phase.Running
-    assert w.status.observed_generation == 2
-    assert w.status.surge_replicas == 0
-    w, pods, _ = run(w, gangs(2), pods, now + timedelta(seconds=300))
-    assert sorted(p.name for p in pods) == ["llama-0", "llama-1"]
-
-
-def test_an_update_without_room_for_a_surge_rolls_in_place() -> None:
-    w, pods = running_workload()
-    w = replace(w, spec={**SPEC, "env": "changed"}, generation=2)
-    now = T0 + timedelta(seconds=100)
-    w, pods, _ = run(w, gangs(), pods, now)
-    refused = ({"nodePool": "default", "reason": "Unschedulable", "userMessage": "no room"},)
-    w = replace(w, status=replace(w.status, pending_messages=refused))
-    w, pods, decision = run(w, gangs(), pods, now + timedelta(seconds=1))
-    assert len(decision.delete) == 1
-    assert len(decision.create) == 1
-    for step in range(1, 8):
-        w, pods, _ = run(w, gangs(), pods, now + timedelta(seconds=60 * step))
-    assert w.status.phase is Phase.Running
-    assert w.status.observed_generation == 2
-
-
-def test_an_update_to_other_resources_has_each_replica_placed_anew() -> None:
-    """1 GPU -> 2 GPUs per pod: a replica cannot roll in place on its old devices; its pods
-    go, the scheduler places it anew (here: a stand-in that honours `replaced_replicas`, one
-    cycle every other pass), and the roll goes on once it serves. Never fewer than two
-    replicas serve."""
-    w, pods = running_workload()
-    w = replace(w, spec={**SPEC, "compute": {"gpuDevicesRequest": 2}}, generation=2)
-    request = PodRequest(GpuRequest.whole(2))
-    placed = {g.replica: g for g in gangs()}
-    now = T0 + timedelta(seconds=100)
-    seen_replaced: set[int] = set()
-    for step in range(60):
-        wanted = 2 + w.status.surge_replicas
-        for replica in range(wanted if step % 2 == 0 else 0):  # a cycle every other pass
-            old = placed.get(replica)
-            if old is None or (
-                replica in w.status.replaced_replicas and old.pods[0].request != request
-            ):
-                placed[replica] = gang(replica, gpus=2)
-        if step % 2 == 0:
-            placed = {r: g for r, g in placed.items() if r < wanted}
-        w, pods, decision = run(
-            w, list(placed.values()), pods, now + timedelta(seconds=15 * step), request=request
-        )
-        seen_replaced |= set(w.status.replaced_replicas)
-        for replica in w.status.replaced_replicas:  # waiting to be placed anew: no pods
-            assert all(p.replica != replica for p in decision.create)
-        if step:
-            assert w.status.running_pods >= 2, step
-        if w.status.phase is Phase.Running and w.status.surge_replicas == 0 and step > 1:
-            break
-    assert w.status.phase is Phase.Running
-    assert seen_replaced == {0, 1}
-    assert w.status.replaced_replicas == ()
-    w, pods, _ = run(w, [gang(0, 2), gang(1, 2)], pods, now + timedelta(hours=1), request=request)
-    assert sorted((p.name, p.gpus) for p in pods) == [("llama-0", 2.0), ("llama-1", 2.0)]
-
-
-@given(st.integers(0, 3), st.integers(0, 200), st.sampled_from(list(DesiredPhase)))
-def test_reconciling_its_own_result_again_does_nothing(
-    placed: int, seconds: int, desired: DesiredPhase
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.sampled_from(["Pulling", "LoadingModel", "Ready", "CrashLoopBackOff", "NotReady"]),
+            st.booleans(),
+        ),
+        max_size=5,
+        unique_by=lambda t: t[0],
+    ),
+    st.sampled_from([Phase.Creating, Phase.Initializing, Phase.Running, Phase.Degraded]),
+    st.sampled_from(list(DesiredPhase)),
+)
+def test_deciding_on_its_own_result_again_changes_nothing(
+    shown: list[tuple[int, str, bool]], phase: Phase, wanted: DesiredPhase
 ) -> None:
-    w, pods = running_workload() if placed == 3 else (workload(), [])
-    placement = gangs(min(placed, 2))
-    w = replace(w, desired_phase=desired)
-    now = T0 + timedelta(seconds=seconds)
-    w, pods, first = run(w, placement, pods, now)
-    if first.torn_down:
-        return
-    _, _, second = run(w, placement, pods, now)
-    assert (second.create, second.delete, second.status, second.phases) == ([], [], None, [])
+    serving = 2 if phase in {Phase.Running, Phase.Degraded} else 0  # as the engine leaves them
+    before = workload(phase, wanted, serving=serving)
+    observation = seen(*(pod(r, state=s, current=c) for r, s, c in shown))
+    first = decide(desired(before), observation, NOW)
+    after = replace(before, status=first.status or before.status)
+    second = decide(desired(after), observation, NOW)
+    assert (second.status, second.phases) == (None, [])

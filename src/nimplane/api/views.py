@@ -9,12 +9,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from nimplane.domain.backend import ObservedPod
 from nimplane.domain.catalog import NIM_GVK, PRIORITY_CLASSES
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import HistoryRecord
 from nimplane.domain.phases import Phase, totals
-from nimplane.domain.pods import Pod
-from nimplane.domain.simulation import PodState
 from nimplane.domain.workloads import Workload, allocated_gpus
 
 Json = dict[str, Any]
@@ -178,7 +177,7 @@ def history_record_view(record: HistoryRecord, cluster_id: str, workload: Worklo
     }
 
 
-def pod_view(pod: Pod, state: PodState, workload: Workload, node_pool: str | None) -> Json:
+def pod_view(pod: ObservedPod, workload: Workload, node_pool: str | None) -> Json:
     """One entry of `GET /api/v1/workloads/{workloadId}/pods`."""
     return {
         "id": pod.id,
@@ -187,10 +186,10 @@ def pod_view(pod: Pod, state: PodState, workload: Workload, node_pool: str | Non
         "clusterId": workload.project.cluster_id,
         "projectId": workload.project.id,
         "tenantId": workload.project.tenant_id,
-        "nodeName": pod.node,
+        "nodeName": pod.node or "",
         "currentNodePool": node_pool,
-        "k8sPhase": state.k8s_phase,
-        "ready": state.ready,
+        "k8sPhase": pod.k8s_phase,
+        "ready": pod.ready,
         "createdAt": pod.created_at,
         "priorityClassName": workload.priority_class,
         "allocatedResources": {"gpu": pod.gpus, "gpuDevices": list(pod.gpu_devices)},
@@ -198,10 +197,10 @@ def pod_view(pod: Pod, state: PodState, workload: Workload, node_pool: str | Non
             {
                 "name": "nim",
                 "image": str(workload.spec.get("image", "")),
-                "ready": state.ready,
-                "restartCount": state.restarts,
-                "state": state.stage.value,
-                "message": state.message,
+                "ready": pod.ready,
+                "restartCount": pod.restarts,
+                "state": pod.state,
+                "message": pod.message,
             }
         ],
     }

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from nimplane.domain.access import Scope
 from nimplane.domain.audit import AuditEntry
+from nimplane.domain.backend import ClusterError, DesiredState, Observation
 from nimplane.domain.cluster import Node
 from nimplane.domain.errors import ComplianceIssue
 from nimplane.domain.events import WorkloadEvent
@@ -16,7 +18,6 @@ from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import AccessRule, RefreshRecord, ServiceAccount, User
 from nimplane.domain.kubernetes import Manifest, WorkloadToRender
 from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
-from nimplane.domain.pods import Pod
 from nimplane.domain.queries import WorkloadQuery
 from nimplane.domain.workloads import (
     Project,
@@ -351,41 +352,6 @@ class PhaseHistoryRepo(Protocol):
         instant a phase update comes before an event), and how many records it has in all."""
 
 
-class SimRepo(Protocol):
-    """The simulated cluster's state: pods, node faults and workload metrics."""
-
-    def pods_of(self, workload_id: str) -> list[Pod]: ...
-
-    def pods(self) -> list[Pod]: ...
-
-    def pod(self, pod_id: str) -> Pod | None: ...
-
-    def add_pods(self, pods: Sequence[Pod]) -> None: ...
-
-    def delete_pods(self, pod_ids: Iterable[str]) -> None: ...
-
-    def set_stages(self, stages: dict[str, tuple[str, int]]) -> None: ...
-
-    def set_pod_faults(
-        self,
-        pod_id: str,
-        *,
-        crash_since: datetime | None,
-        unready_since: datetime | None,
-        started_at: datetime,
-    ) -> None: ...
-
-    def workloads_on(self, node: str) -> list[str]: ...
-
-    def node_faults(self) -> dict[str, str]: ...
-
-    def set_node_fault(self, node: str, fault: str | None, now: datetime) -> None: ...
-
-    def metrics(self, workload_ids: Iterable[str]) -> dict[str, tuple[str, float]]: ...
-
-    def set_metric(self, workload_id: str, metric: str, value: float, now: datetime) -> None: ...
-
-
 class AuditRepo(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
 
@@ -417,9 +383,6 @@ class Transaction(Protocol):
     @property
     def history(self) -> PhaseHistoryRepo: ...
 
-    @property
-    def sim(self) -> SimRepo: ...
-
 
 class Store(Protocol):
     """Transactions: `read()` to look, `write(work)` to change."""
@@ -440,14 +403,63 @@ class Store(Protocol):
 
 
 class ClusterBackend(Protocol):
-    """Where workloads actually run: the simulated cluster or Kubernetes."""
+    """Where workloads actually run: the simulated cluster or Kubernetes (the values it
+    exchanges with the lifecycle engine are in `domain.backend`)."""
 
     def nodes(self) -> tuple[Node, ...]:
         """The nodes the cluster has now."""
 
-    def teardown(self, tx: Transaction, workload: Workload) -> bool:
-        """True when the cluster runs nothing for `workload` (it is gone at once); else the
-        lifecycle engine tears it down."""
+    def sync(
+        self, desired: Sequence[DesiredState], now: datetime
+    ) -> dict[str, Observation | ClusterError]:
+        """Converge each workload towards its desired state and say what runs for it now
+        (by workload id), or why the cluster refused. Idempotent: the same desired state
+        again changes nothing. The backend records its pods' events itself."""
+
+    def observe(self, workload_ids: Sequence[str], now: datetime) -> dict[str, Observation]:
+        """What runs for each workload, changing nothing."""
+
+    def teardown(self, workload: Workload) -> bool:
+        """Start removing everything of a deleted workload; True when nothing is left (it is
+        gone at once), else the lifecycle engine waits until nothing is `present`."""
+
+    def metrics(self, workload_ids: Sequence[str]) -> dict[str, tuple[str, float]]:
+        """The autoscaler's readings (metric, value) by workload id; {} where the cluster
+        scales by itself (the NIM Operator's HPA on Kubernetes)."""
+
+
+@dataclass(frozen=True)
+class PodFaultState:
+    """A simulated pod's injected faults."""
+
+    workload_id: str
+    name: str
+    node: str
+    crash_loop: bool
+    readiness_failing: bool
+
+
+class SimulatorFaults(Protocol):
+    """Fault injection on the simulated cluster, written in the caller's transaction (with
+    the workloads it makes due)."""
+
+    def node_faults(self, tx: Transaction) -> dict[str, str]:
+        """Node name -> its fault (failed, drained), for the nodes that have one."""
+
+    def set_node_fault(
+        self, tx: Transaction, node: str, fault: str | None, now: datetime
+    ) -> list[str]:
+        """Fail or drain a node, or recover it (None); the workloads with pods on it."""
+
+    def set_pod_fault(
+        self, tx: Transaction, workload_id: str, pod_name: str, fault: str | None, now: datetime
+    ) -> PodFaultState | None:
+        """Make a pod crash-loop or fail its readiness probe from `now`, or recover it (None);
+        its faults then, or None when the workload has no such pod."""
+
+    def set_metric(
+        self, tx: Transaction, workload_id: str, metric: str, value: float, now: datetime
+    ) -> None: ...
 
 
 class Leadership(Protocol):

@@ -1,15 +1,20 @@
-"""The lifecycle engine as a use case: claim the workloads due for a look, reconcile them
-(the pure decision in `domain.lifecycle`), and write each outcome only if it still stands.
+"""The lifecycle engine as a use case: claim the workloads due for a look, have the cluster
+converge them (`ClusterBackend.sync`), decide their status from what it observes (the pure
+decision in `domain.lifecycle`), and write each outcome only if it still stands.
 
 Work is shared through leases on the workload rows (`claim_due`: `FOR UPDATE SKIP LOCKED` on
-PostgreSQL), so several server replicas split the workloads between them. A claimed batch is
-reconciled in one transaction: each workload is read and decided, then `settle` writes its
-status and releases its lease in one conditional `UPDATE` (this worker still holds the lease,
-and nothing changed the workload since it was read); only the settled ones' pods, events and
-phase history are written, together, at the end. A worker whose lease lapsed (it stalled, or
-died) therefore writes nothing. A workload is due when something changed (the API, the
-scheduler, a fault) or when its pods will next change by themselves; a failing reconcile backs
-off exponentially.
+PostgreSQL), so several server replicas split the workloads between them. For a claimed batch:
+the workloads are read and their desired states built (replicas from the spec or the
+autoscaler, 0 when stopped or deleted, the scheduler's placement), the batch is synced once,
+outside any transaction of ours, for the workloads whose lease is still held, and then, in one
+transaction, each decision is settled: `settle` writes its status and releases its lease in
+one conditional `UPDATE` (this worker still holds the lease, and nothing changed the workload
+since it was read), and the settled ones' phase history is written. A worker whose lease lapsed
+(it stalled, or died) therefore writes no status; what it synced is converged again by the next
+holder (a sync is idempotent). A workload is due when something changed (the API, the
+scheduler, a fault) or when what the cluster runs will next change by itself; a failing
+reconcile, or a cluster that fails for a while, backs off exponentially without changing the
+phase.
 """
 
 from __future__ import annotations
@@ -24,16 +29,12 @@ from functools import partial
 from typing import Any, Final
 
 from nimplane.domain import autoscaling
-from nimplane.domain.events import WorkloadEvent
+from nimplane.domain.backend import ClusterError, DesiredState, Observation
 from nimplane.domain.history import PhaseUpdate
-from nimplane.domain.lifecycle import Decision, WorkloadView, reconcile
+from nimplane.domain.lifecycle import Decision, decide, desired_state
 from nimplane.domain.phases import Phase
-from nimplane.domain.pods import Pod
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
-from nimplane.domain.scheduling.nimservice import pod_request
 from nimplane.domain.scheduling.placement_codec import gangs_from_json
-from nimplane.domain.simulation import Timings
-from nimplane.domain.spec import NimServiceSpec
 from nimplane.domain.workloads import Workload
 from nimplane.logs import workload_id as workload_id_var
 
@@ -60,6 +61,16 @@ def _claim(
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """A claimed workload as read, and what it should be on the cluster."""
+
+    workload: Workload
+    seq: int
+    desired: DesiredState
+    autoscaler: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class _Outcome:
     """A reconcile's decision and what it was made from."""
 
@@ -75,7 +86,6 @@ class LifecycleService:
         store: Store,
         cluster: ClusterBackend,
         clock: Clock,
-        timings: Timings,
         settings: LifecycleSettings | None = None,
         *,
         owner: str | None = None,
@@ -87,7 +97,6 @@ class LifecycleService:
         self._store = store
         self._cluster = cluster
         self._clock = clock
-        self.timings = timings
         self._settings = settings or LifecycleSettings()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._observe = observe_reconcile
@@ -109,25 +118,27 @@ class LifecycleService:
             )
             if not claimed:
                 return total
-            nodes = self._cluster.nodes()
-            lost = frozenset(n.name for n in nodes if not n.ready)
-            memory = {n.name: n.gpu_memory_mib for n in nodes}
-            self._reconcile_batch(claimed, lost, memory)
+            self._reconcile_batch(claimed)
             total += len(claimed)
         return total
 
-    def _reconcile_batch(
-        self, claimed: list[tuple[str, int]], lost: frozenset[str], memory: dict[str, int]
-    ) -> None:
-        """Reconcile a claimed batch in one write; a workload whose decision fails backs off
-        alone, a write that fails backs off the whole batch."""
+    def _reconcile_batch(self, claimed: list[tuple[str, int]]) -> None:
+        """Plan, sync and settle a claimed batch; a workload whose reconcile fails (or whose
+        cluster fails for a while) backs off alone, a sync or a write that fails backs off
+        the whole batch."""
         started = time.perf_counter()
+        now = self._clock()
+        failed: list[tuple[str, int]] = []
+        settled: list[_Outcome] = []
         try:
-            settled, failed = self._store.write(
-                lambda tx: self._reconcile_in(tx, claimed, lost, memory)
+            plans, failed = self._plan(claimed, now)
+            observed = self._cluster.sync([p.desired for p in plans], now) if plans else {}
+            settled, undecided = self._store.write(
+                lambda tx: self._settle_batch(tx, plans, observed, now)
             )
+            failed += undecided
         except Exception:
-            log.exception("writing %d reconciles failed", len(claimed))
+            log.exception("reconciling %d workloads failed", len(claimed))
             settled, failed = [], list(claimed)
         for workload_id, seq in failed:
             if self._count_error is not None:
@@ -140,31 +151,87 @@ class LifecycleService:
             for _ in claimed:
                 self._observe(share)
 
-    def _reconcile_in(
+    def _plan(
+        self, claimed: list[tuple[str, int]], now: datetime
+    ) -> tuple[list[_Plan], list[tuple[str, int]]]:
+        """Read the claimed workloads still leased to this worker and build their desired
+        states; the plans, and the claims whose planning raised."""
+        with self._store.read() as tx:
+            workloads = [
+                (tx.workloads.get(workload_id), seq)
+                for workload_id, seq in sorted(claimed)
+                if tx.workloads.holds_lease(workload_id, self.owner, now)
+            ]
+        scaled = [w.id for w, _ in workloads if w is not None and w.spec.get("autoscaling")]
+        readings = self._cluster.metrics(scaled) if scaled else {}
+        plans: list[_Plan] = []
+        failed: list[tuple[str, int]] = []
+        for workload, seq in workloads:
+            if workload is None:
+                continue
+            token = workload_id_var.set(workload.id)
+            try:
+                plans.append(self._desired(workload, seq, readings.get(workload.id), now))
+            except Exception:
+                log.exception("planning %s failed", workload.id)
+                failed.append((workload.id, seq))
+            finally:
+                workload_id_var.reset(token)
+        return plans, failed
+
+    @staticmethod
+    def _desired(
+        workload: Workload, seq: int, reading: tuple[str, float] | None, now: datetime
+    ) -> _Plan:
+        state = workload.status.autoscaler
+        if workload.spec.get("autoscaling"):
+            state = autoscaling.decide(workload.spec, reading[1] if reading else None, state, now)
+        desired = desired_state(
+            workload,
+            autoscaling.wanted_replicas(workload.spec, state),
+            gangs_from_json(workload.id, workload.status.placement),
+        )
+        return _Plan(workload, seq, desired, state)
+
+    def _decide(
+        self, plan: _Plan, observed: Observation | ClusterError | None, now: datetime
+    ) -> _Outcome | None:
+        """The decision from what the cluster reported; None to back off (the cluster failed
+        for a while, or said nothing of this workload)."""
+        if observed is None:
+            return None
+        decision = decide(plan.desired, observed, now)
+        if decision.retry:
+            log.warning("the cluster failed for %s: %s", plan.workload.id, observed)
+            return None
+        return _Outcome(plan.workload, decision, plan.autoscaler, now)
+
+    def _settle_batch(
         self,
         tx: Transaction,
-        claimed: list[tuple[str, int]],
-        lost: frozenset[str],
-        memory: dict[str, int],
+        plans: list[_Plan],
+        observed: dict[str, Observation | ClusterError],
+        now: datetime,
     ) -> tuple[list[_Outcome], list[tuple[str, int]]]:
-        """Read, decide and settle each workload, then write what the settled ones decided;
-        the settled outcomes, and the claims whose decision raised."""
+        """Decide and settle each planned workload, then write the settled ones' phase
+        history; the settled outcomes, and the claims to back off."""
         settled: list[_Outcome] = []
         failed: list[tuple[str, int]] = []
         # rows are locked in id order, as the scheduler's writes lock them: no deadlock
-        for workload_id, seq in sorted(claimed):
-            token = workload_id_var.set(workload_id)
+        for plan in plans:
+            token = workload_id_var.set(plan.workload.id)
             try:
-                outcome = self._decide(tx, workload_id, lost, memory)
+                outcome = self._decide(plan, observed.get(plan.workload.id), now)
             except Exception:
-                log.exception("reconciling %s failed", workload_id)
-                failed.append((workload_id, seq))
-                continue
+                log.exception("reconciling %s failed", plan.workload.id)
+                outcome = None
             finally:
                 workload_id_var.reset(token)
-            if outcome is not None and self._settle(tx, outcome, seq):
+            if outcome is None:
+                failed.append((plan.workload.id, plan.seq))
+            elif self._settle(tx, outcome, plan.seq):
                 settled.append(outcome)
-        self._write_decisions(tx, settled)
+        self._write_history(tx, settled)
         return settled, failed
 
     def _back_off(self, workload_id: str, seq: int) -> None:
@@ -177,33 +244,6 @@ class LifecycleService:
             tx.workloads.release_lease(workload_id, self.owner, seq, due, failures, due)
 
         self._store.write(release)
-
-    def _decide(
-        self,
-        tx: Transaction,
-        workload_id: str,
-        lost: frozenset[str],
-        memory: dict[str, int],
-    ) -> _Outcome | None:
-        now = self._clock()
-        workload = tx.workloads.get(workload_id)
-        if workload is None:
-            return None
-        state = workload.status.autoscaler
-        if workload.spec.get("autoscaling"):
-            reading = tx.sim.metrics([workload_id]).get(workload_id)
-            state = autoscaling.decide(workload.spec, reading[1] if reading else None, state, now)
-        view = WorkloadView(
-            workload=workload,
-            gangs=gangs_from_json(workload.id, workload.status.placement),
-            pods=tx.sim.pods_of(workload_id),
-            replicas=autoscaling.wanted_replicas(workload.spec, state),
-            lost_nodes=lost,
-            request=pod_request(NimServiceSpec.model_validate(workload.spec)),
-            device_memory_mib=memory,
-            timings=self.timings,
-        )
-        return _Outcome(workload, reconcile(view, now), state, now)
 
     def _settle(self, tx: Transaction, outcome: _Outcome, seq: int) -> bool:
         """Write a decision's status and give the lease back, if the decision still stands;
@@ -226,38 +266,19 @@ class LifecycleService:
         return settled
 
     @staticmethod
-    def _write_decisions(tx: Transaction, outcomes: list[_Outcome]) -> None:
-        """The pods, events and phase history of settled decisions, each kind in one
-        statement. Within a decision, a microsecond apart, so that what happened in one step
-        keeps its order: the pods' events, then the phases they led to."""
-        deleted: list[str] = []
-        created: list[Pod] = []
-        stages: dict[str, tuple[str, int]] = {}
-        events: list[WorkloadEvent] = []
+    def _write_history(tx: Transaction, outcomes: list[_Outcome]) -> None:
+        """The phase history of settled decisions, in one statement; within a decision a
+        microsecond apart, so that the steps keep their order (the pods' events the cluster
+        recorded come just before: see the backend)."""
         phases: list[PhaseUpdate] = []
         for outcome in outcomes:
             decision, now = outcome.decision, outcome.now
-            deleted += (p.id for p in decision.delete)
-            created += decision.create
-            stages.update(decision.stages)
-            events += (
-                replace(e, timestamp=now + timedelta(microseconds=i))
-                for i, e in enumerate(decision.events)
-            )
-            offset = len(decision.events)
             phases += (
                 PhaseUpdate(
-                    outcome.workload.id,
-                    now + timedelta(microseconds=offset + i),
-                    s.phase,
-                    s.message,
+                    outcome.workload.id, now + timedelta(microseconds=i), s.phase, s.message
                 )
                 for i, s in enumerate(decision.phases)
             )
-        tx.sim.delete_pods(deleted)
-        tx.sim.add_pods(created)
-        tx.sim.set_stages(stages)
-        tx.events.add(events)
         tx.history.add(phases)
 
     def _notify(self, outcome: _Outcome) -> None:

@@ -16,8 +16,7 @@ from typing import Final, Literal
 
 from nimplane.domain.errors import ComplianceIssue, Forbidden, Invalid, NotFound
 from nimplane.domain.identity import Principal
-from nimplane.domain.pods import Pod
-from nimplane.domain.ports import Store, Transaction
+from nimplane.domain.ports import PodFaultState, SimulatorFaults, Store, Transaction
 from nimplane.domain.rbac import Action, ResourceType, ScopePath, is_allowed
 
 Clock = Callable[[], datetime]
@@ -39,35 +38,18 @@ class NodeState:
         return self.fault is None
 
 
-@dataclass(frozen=True)
-class PodFaultState:
-    workload_id: str
-    name: str
-    node: str
-    crash_loop: bool
-    readiness_failing: bool
-
-
-def _pod_state(pod: Pod) -> PodFaultState:
-    return PodFaultState(
-        workload_id=pod.workload_id,
-        name=pod.name,
-        node=pod.node,
-        crash_loop=pod.faults.crash_since is not None,
-        readiness_failing=pod.faults.unready_since is not None,
-    )
-
-
 class SimulatorAdmin:
     def __init__(
         self,
         store: Store,
+        faults: SimulatorFaults,
         node_names: tuple[str, ...],
         tenant_id: str,
         clock: Clock,
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
+        self._faults = faults
         self._node_names = node_names
         self._tenant = ScopePath(tenant_id=tenant_id)
         self.clock = clock
@@ -87,7 +69,7 @@ class SimulatorAdmin:
     def nodes(self, principal: Principal) -> list[NodeState]:
         self._require_admin(principal)
         with self._store.read() as tx:
-            faults = tx.sim.node_faults()
+            faults = self._faults.node_faults(tx)
         return [NodeState(name, faults.get(name)) for name in self._node_names]
 
     def set_node_fault(self, principal: Principal, name: str, fault: NodeFault | None) -> NodeState:
@@ -97,8 +79,7 @@ class SimulatorAdmin:
         now = self.clock()
 
         def write(tx: Transaction) -> None:
-            tx.sim.set_node_fault(name, fault, now)
-            tx.workloads.mark_due(tx.sim.workloads_on(name), now)
+            tx.workloads.mark_due(self._faults.set_node_fault(tx, name, fault, now), now)
 
         self._store.write(write)
         self._wake()
@@ -118,32 +99,18 @@ class SimulatorAdmin:
         self._require_admin(principal)
         now = self.clock()
 
-        def write(tx: Transaction) -> Pod:
+        def write(tx: Transaction) -> PodFaultState:
             if tx.workloads.get(workload_id) is None:
                 raise NotFound(f"Workload '{workload_id}' does not exist.")
-            pod = next((p for p in tx.sim.pods_of(workload_id) if p.name == pod_name), None)
-            if pod is None:
+            state = self._faults.set_pod_fault(tx, workload_id, pod_name, fault, now)
+            if state is None:
                 raise NotFound(f"Workload '{workload_id}' has no pod named '{pod_name}'.")
-            crash, unready, started = pod.faults.crash_since, pod.faults.unready_since, None
-            if fault == "crash-loop":
-                crash = crash or now
-            elif fault == "fail-readiness":
-                unready = unready or now
-            else:
-                started = now if crash is not None else None
-                crash = unready = None
-            tx.sim.set_pod_faults(
-                pod.id,
-                crash_since=crash,
-                unready_since=unready,
-                started_at=started or pod.started_at,
-            )
             tx.workloads.mark_due([workload_id], now)
-            return tx.sim.pod(pod.id) or pod
+            return state
 
-        pod = self._store.write(write)
+        state = self._store.write(write)
         self._wake()
-        return _pod_state(pod)
+        return state
 
     # --- metrics -------------------------------------------------------------------------------
 
@@ -170,9 +137,12 @@ class SimulatorAdmin:
                     f"The workload autoscales on '{wanted}', not '{metric}'.",
                     [ComplianceIssue("metric", f"must be '{wanted}' (spec.autoscaling.metric)")],
                 )
-            tx.sim.set_metric(workload_id, metric, value, now)
+            self._faults.set_metric(tx, workload_id, metric, value, now)
             tx.workloads.mark_due([workload_id], now)
 
         self._store.write(write)
         self._wake()
         return metric, value
+
+
+__all__ = ["NodeFault", "NodeState", "PodFault", "PodFaultState", "SimulatorAdmin"]

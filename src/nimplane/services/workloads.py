@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nimplane.domain.backend import ObservedPod
 from nimplane.domain.catalog import DEFAULT_CATEGORIES, NIM_WORKLOAD_TYPE
 from nimplane.domain.defaults import apply_defaults
 from nimplane.domain.errors import (
@@ -35,12 +36,10 @@ from nimplane.domain.kubernetes import (
 )
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
 from nimplane.domain.phases import Phase, transition
-from nimplane.domain.pods import Pod
 from nimplane.domain.ports import ClusterBackend, ManifestCheck, Store, Transaction
 from nimplane.domain.queries import WorkloadQuery
 from nimplane.domain.rbac import Action, ResourceType, is_allowed
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest, wire_issues
-from nimplane.domain.simulation import PodState, last_reported
 from nimplane.domain.validation import (
     ValidationContext,
     drop_nulls,
@@ -310,7 +309,7 @@ class WorkloadService:
             now = self._clock()
             current = _load(tx, principal, workload_id, Action.delete)
             _check_version(current, if_match)
-            gone = self._backend.teardown(tx, current)
+            gone = self._backend.teardown(current)
             deleted = replace(
                 current,
                 desired_phase=DesiredPhase.Deleted,
@@ -391,13 +390,13 @@ class WorkloadService:
 
     def pods(
         self, principal: Principal, workload_id: str
-    ) -> tuple[Workload, list[tuple[Pod, PodState]]]:
-        """A live workload the principal may read, and its pods as the lifecycle engine last
-        observed them (like Kubernetes' pod status, what was last reported)."""
+    ) -> tuple[Workload, tuple[ObservedPod, ...]]:
+        """A live workload the principal may read, and its pods as the cluster reports them
+        (like Kubernetes' pod status, what was last reported)."""
         with self._store.read() as tx:
             workload = _load(tx, principal, workload_id, Action.read)
-            pods = tx.sim.pods_of(workload.id)
-        return workload, [(pod, last_reported(pod.last_stage, pod.restarts)) for pod in pods]
+        observed = self._backend.observe([workload.id], self._clock()).get(workload.id)
+        return workload, observed.pods if observed is not None else ()
 
     def count_by_phase(self) -> dict[str, int]:
         """Live workloads per phase (for the metrics endpoint; no permission check)."""

@@ -16,7 +16,6 @@ from nimplane.storage.group_commit import GroupCommitWriter
 from nimplane.storage.history import SqlPhaseHistoryRepo
 from nimplane.storage.identity import SqlIdentityRepo
 from nimplane.storage.org import SqlOrgRepo
-from nimplane.storage.simulated import SqlSimRepo
 from nimplane.storage.tokens import SqlTokenRepo
 from nimplane.storage.workloads import SqlWorkloadRepo
 
@@ -25,6 +24,9 @@ T = TypeVar("T")
 
 class SqlTransaction:
     def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        """The connection (adapters keeping tables of their own, like the simulated cluster,
+        write them in the same transaction)."""
         self.workloads = SqlWorkloadRepo(conn)
         self.org = SqlOrgRepo(conn)
         self.identity = SqlIdentityRepo(conn)
@@ -32,7 +34,6 @@ class SqlTransaction:
         self.tokens = SqlTokenRepo(conn)
         self.events = SqlEventRepo(conn)
         self.history = SqlPhaseHistoryRepo(conn)
-        self.sim = SqlSimRepo(conn)
 
 
 class SqlStore:

@@ -252,5 +252,5 @@ async def get_workload_pods(
     )
     gangs = (workload.status.placement or {}).get("gangs", [])
     pools = {str(doc["node"]): str(gang["nodePool"]) for gang in gangs for doc in gang["pods"]}
-    shown = [pod_view(pod, state, workload, pools.get(pod.node)) for pod, state in pods]
+    shown = [pod_view(pod, workload, pools.get(pod.node or "")) for pod in pods]
     return json_response({"pods": shown})

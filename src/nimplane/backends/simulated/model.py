@@ -1,4 +1,5 @@
-"""How a simulated pod behaves over time: a pure function of its plan, its faults and `now`.
+"""The simulated cluster's pods (`Pod`) and how one behaves over time: a pure function of its
+plan, its faults and `now`.
 
 A pod's life is fixed when it is created (`PodPlan`: how long the image pull and the model
 load take, whether the pull fails, the readiness probe) and changed only by faults injected
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
@@ -222,3 +223,32 @@ def plan_pod(spec: Mapping[str, Any], timings: Timings) -> PodPlan:
         probe=probe,
         pull_error=_pull_error(image, timings),
     )
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod of a NIM service as the simulated cluster holds it: where it runs, what it holds,
+    its plan and its injected faults."""
+
+    id: str
+    workload_id: str
+    name: str
+    replica: int
+    index: int
+    template: str
+    """The hash of the spec it was made from (a new one means the pod must be replaced)."""
+    node: str
+    gpu_devices: tuple[int, ...]
+    gpus: float
+    created_at: datetime
+    started_at: datetime
+    plan: PodPlan
+    faults: PodFaults = field(default_factory=PodFaults)
+    last_stage: str | None = None
+    """The stage last reported (for events on a change, and what `observe` shows)."""
+    restarts: int = 0
+    """The restart count last reported."""
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.replica, self.index)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from nimplane.domain.simulation import (
+from nimplane.backends.simulated.model import (
     PodFaults,
     PodPlan,
     ReadinessProbe,

@@ -1,4 +1,5 @@
-"""SimRepo on SQLAlchemy Core: the simulated cluster's pods, node faults and workload metrics.
+"""The simulated cluster's tables on SQLAlchemy Core: its pods, node faults and workload metrics
+(the tables are declared in `storage/tables.py`, so that the migrations create them).
 
 The embedded backend keeps its state in the same database as everything else, so that every
 server replica sees one cluster and a `kill -9` loses none of it.
@@ -12,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from nimplane.domain.pods import Pod
-from nimplane.domain.simulation import PodFaults, PodPlan, ReadinessProbe
+from nimplane.backends.simulated.model import Pod, PodFaults, PodPlan, ReadinessProbe
 from nimplane.storage.tables import sim_metrics, sim_node_faults, sim_pods
 
 _PODS_OF = (
@@ -80,6 +80,8 @@ def _to_pod(row: Any) -> Pod:
 
 
 class SqlSimRepo:
+    """The simulator's state, in one transaction (its connection)."""
+
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
