@@ -378,6 +378,21 @@ def test_the_gpu_map_shows_the_placement(
     assert section.count("mapped:1.0") == 2
 
 
+def test_a_running_workloads_page_lists_its_pods(
+    harness: Harness, console: TestClient, admin: dict[str, str]
+) -> None:
+    assert sign_in(console, CLIENT_ID, CLIENT_SECRET).status_code == 303
+    workload_id = harness.create(nim_request("podded", compute={"gpuDevicesRequest": 1}))
+    harness.run_until(workload_id, "Running")
+    (pod, node), *_ = harness.pods(workload_id).items()
+    live = console.get(f"/workloads/{workload_id}/live")
+    assert live.status_code == 200
+    row = live.text.split(f'data-pod="{pod}"', 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{node}</td>" in row
+    assert "<td>yes</td>" in row  # ready
+    assert "Ready" in row
+
+
 def test_console_actions_are_in_the_audit_trail(
     admin_console: TestClient, state: AppState, client: TestClient, admin: dict[str, str]
 ) -> None:
