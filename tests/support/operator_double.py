@@ -13,8 +13,8 @@ It watches `NIMService` objects (nimplane's, by the managed-by label) and, for e
   `make_ready` (Ready, `status.model` endpoints), `not_ready(reason)`, `fail(reason)`; until
   then the pods are `ContainerCreating` and the service `NotReady`;
 - as the garbage collector would, finishes a foreground deletion (deletes the dependents,
-  then removes the `foregroundDeletion` finalizer) and, as the PVC protection controller, the
-  `pvc-protection` finalizer of a deleted nimplane PVC.
+  then removes the `foregroundDeletion` finalizer; a nimplane PVC has no dependents) and, as
+  the PVC protection controller, the `pvc-protection` finalizer of a deleted nimplane PVC.
 
 What it does not do: no Deployment, Service, HPA, LeaderWorkerSet or ingress is made (pods are
 created directly), no scheduling (KAI's part: pods are bound to the fake node at once, no
@@ -42,6 +42,8 @@ PG_GROUP, PG_VERSION, PG_PLURAL = "scheduling.run.ai", "v2alpha2", "podgroups"
 MANAGED = "app.kubernetes.io/managed-by=nimplane"
 NAME_LABEL = "app.kubernetes.io/name"
 MERGE = "application/merge-patch+json"
+FOREGROUND = "foregroundDeletion"
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 T0 = "2026-01-01T00:00:00Z"
 
 
@@ -71,6 +73,8 @@ class OperatorDouble:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.ignored: set[str] = set()
+        """Namespaces left alone (a test that plays the controllers itself)."""
 
     # --- what the test drives ----------------------------------------------------------------
 
@@ -161,12 +165,15 @@ class OperatorDouble:
                 return
 
     def _release_pvc(self, pvc: Any) -> None:
-        if pvc.metadata.deletion_timestamp is not None and pvc.metadata.finalizers:
+        finalizers = pvc.metadata.finalizers or []
+        released = {PVC_PROTECTION, FOREGROUND}  # it has no dependents: nothing to wait for
+        if pvc.metadata.deletion_timestamp is not None and released & set(finalizers):
+            rest = [f for f in finalizers if f not in released]
             with contextlib.suppress(ApiException):
                 self.core.patch_namespaced_persistent_volume_claim(
                     pvc.metadata.name,
                     pvc.metadata.namespace,
-                    {"metadata": {"finalizers": None}},
+                    {"metadata": {"finalizers": rest or None}},
                     _content_type=MERGE,
                 )
 
@@ -189,16 +196,20 @@ class OperatorDouble:
             self._scale_pods(namespace, name, None, 0)
             return
         meta, spec = nim["metadata"], nim["spec"]
+        if namespace in self.ignored:
+            return
         if meta.get("deletionTimestamp"):
             self._scale_pods(namespace, name, None, 0)
-            if meta.get("finalizers"):
+            finalizers = meta.get("finalizers") or []
+            if FOREGROUND in finalizers:  # the garbage collector's part, once pods are gone
+                rest = [f for f in finalizers if f != FOREGROUND]
                 self.custom.patch_namespaced_custom_object(
                     GROUP,
                     VERSION,
                     namespace,
                     PLURAL,
                     name,
-                    {"metadata": {"finalizers": None}},
+                    {"metadata": {"finalizers": rest or None}},
                     _content_type=MERGE,
                 )
             return
@@ -246,8 +257,12 @@ class OperatorDouble:
             "name": f"{name}-ctr",
             "image": f"{image['repository']}:{image['tag']}",
         }
-        if spec.get("resources"):
-            container["resources"] = spec["resources"]
+        if spec.get("resources"):  # quantities as strings, as a pod spec has them
+            container["resources"] = {
+                part: {k: str(v) for k, v in values.items()}
+                for part, values in spec["resources"].items()
+                if isinstance(values, dict)
+            }
         pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
         annotations = dict(spec.get("annotations") or {})
         unschedulable = wanted is not None and wanted.state == "Unschedulable"

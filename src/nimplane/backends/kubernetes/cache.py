@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from nimplane.backends.kubernetes.client import Gone, Kind, KubeApi
+from nimplane.backends.kubernetes.client import Gone, Kind, KubeApi, KubeError
 from nimplane.domain.backend import ClusterError
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,8 @@ class Informer:
                 if stop.is_set():
                     return
                 self.last_error = exc
+                if isinstance(exc, KubeError) and exc.status == 404:
+                    self._kind_missing()
                 log.warning("%s (retrying in %.1f s)", exc, backoff)
                 need_list = True  # whatever happened meanwhile is read back by the list
                 stop.wait(backoff)
@@ -140,6 +142,15 @@ class Informer:
                 need_list = True
                 stop.wait(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
+
+    def _kind_missing(self) -> None:
+        """The kind is not served (its CRD is not installed): there is none of it. The list
+        is tried again with back-off, so a CRD installed later is picked up."""
+        with self._lock:
+            old, self.items = self.items, {}
+        self.synced.set()
+        if old:
+            self._on_change([(o, None) for o in old.values()])
 
     def interrupt(self) -> None:
         """Close the open watch (so `run` notices a stop at once)."""

@@ -175,11 +175,14 @@ class KubeApi:
             ),
         )
 
-    def delete(self, kind: Kind, namespace: str | None, name: str) -> bool:
-        """Delete with foreground propagation (dependents first); False when already gone."""
+    def delete(
+        self, kind: Kind, namespace: str | None, name: str, *, foreground: bool = True
+    ) -> bool:
+        """Delete, by default with foreground propagation (the object stays until its
+        dependents are gone); False when it was gone already."""
         ns = namespace or ""
         options: dict[str, Any] = {
-            "propagation_policy": "Foreground",
+            "propagation_policy": "Foreground" if foreground else "Background",
             "_preload_content": False,
             "_request_timeout": self.timeout,
         }

@@ -218,7 +218,7 @@ class KubernetesCluster:
         deleted = 0
         for queue in existing:
             name = queue["metadata"]["name"]
-            if name not in wanted and self.api.delete(QUEUE, None, name):
+            if name not in wanted and self.api.delete(QUEUE, None, name, foreground=False):
                 deleted += 1
         return deleted
 
