@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from kubernetes import client
+from kubernetes.client import ApiClient
 
 from nimplane.backends.kubernetes.client import KubeApi, KubeError, load_configuration
 from nimplane.backends.kubernetes.cluster import KubernetesCluster
@@ -22,7 +22,7 @@ def build_cluster(
 ) -> KubernetesCluster:
     """The backend for `settings` (not started: `start()` runs its watches)."""
     configuration = load_configuration(settings.kubeconfig, settings.context)
-    api = KubeApi(client.ApiClient(configuration))
+    api = KubeApi(ApiClient(configuration))
     return KubernetesCluster(api, settings.cluster, store=store, on_change=on_change)
 
 

@@ -13,11 +13,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
-from nimplane.backends.kubernetes.cache import Informer, Obj, key_of
+from nimplane.backends.kubernetes.cache import Informer, Key, Obj, key_of
 from nimplane.backends.kubernetes.client import (
     EVENT,
     NIM_SERVICE,
@@ -56,6 +56,7 @@ EVENT_KINDS: Final = frozenset({"Pod", "NIMService", "PodGroup"})
 EVENT_SOURCE: Final = "kubernetes"
 RESYNC_SECONDS: Final = 600.0
 """After this long, what was applied is applied again even if nothing seems changed."""
+MAX_UNRESOLVED: Final = 5000
 EVENT_ID_NAMESPACE: Final = uuid.UUID("2f1d7c0e-8a4b-4f57-9a51-6c1b0b6e4a10")
 
 
@@ -92,6 +93,8 @@ class KubernetesCluster:
         self._nodes: tuple[Node, ...] = ()
         self._seen_events: set[str] = set()
         self._loaded_events: set[str] = set()
+        self._unresolved: dict[Key, Obj] = {}
+        """Events about an object the cache does not hold yet (by the Event's key)."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._workload_label = f"{settings.owner_label_prefix}/workload-id"
@@ -166,13 +169,18 @@ class KubernetesCluster:
         """Converge each workload towards its desired state: apply what changed (or what
         another manager changed back), delete what should be gone; report what runs."""
         out: dict[str, Observation | ClusterError] = {}
+        if not self.synced:  # an empty cache would look like nothing runs, or all is gone
+            waiting = ClusterError("the cluster has not been listed yet", retryable=True)
+            return {state.workload.id: waiting for state in desired}
         for state in desired:
             workload = state.workload
             try:
                 if _deleted(workload):
-                    self._delete(workload)
-                else:
-                    self._apply(state)
+                    gone = self.teardown(workload)  # asks the server: the cache may lag
+                    seen = self._observe_one(workload.id)
+                    out[workload.id] = seen if gone or seen.present else replace(seen, present=True)
+                    continue
+                self._apply(state)
             except ClusterError as exc:
                 out[workload.id] = exc
                 continue
@@ -353,6 +361,11 @@ class KubernetesCluster:
             if obj is not None and (wid := _label(obj, self._workload_label))
         }
         self._notify(ids)
+        added = {key_of(new) for old, new in changes if old is None and new is not None}
+        with self._lock:
+            waiting = [e for k, e in self._unresolved.items() if _involved(e)[::2] in added]
+        if waiting:  # Events listed before the pod or service they are about
+            self._events_changed([(None, e) for e in waiting])
 
     def _pod_groups_changed(self, changes: list[tuple[Obj | None, Obj | None]]) -> None:
         keys = {key_of(o) for pair in changes for o in pair if o is not None}
@@ -371,8 +384,13 @@ class KubernetesCluster:
             if event is None:
                 continue
             wid = self._workload_of_event(event)
-            if wid is None:
-                continue
+            with self._lock:
+                if wid is None:
+                    self._unresolved[key_of(event)] = event
+                    while len(self._unresolved) > MAX_UNRESOLVED:
+                        del self._unresolved[next(iter(self._unresolved))]
+                    continue
+                self._unresolved.pop(key_of(event), None)
             ids.add(wid)
             recorded = _workload_event(wid, event)
             if recorded is not None and recorded.id not in self._seen_events:
@@ -394,6 +412,10 @@ class KubernetesCluster:
                 ]
                 obj = pods[0] if pods else None
         return _label(obj, self._workload_label) if obj is not None else None
+
+    def recorded(self, event_id: str) -> bool:
+        """Whether this process has recorded (or found recorded) an event id."""
+        return event_id in self._seen_events
 
     def _record(self, events: list[WorkloadEvent]) -> None:
         """Write the cluster's events into the workloads' events, each (Event uid, count)
