@@ -22,7 +22,6 @@ GPU_RESOURCE: Final = "nvidia.com/gpu"
 POD_GROUP_ANNOTATION: Final = "pod-group-name"
 LWS_GROUP_INDEX: Final = "leaderworkerset.sigs.k8s.io/group-index"
 LWS_WORKER_INDEX: Final = "leaderworkerset.sigs.k8s.io/worker-index"
-IMAGE_FAILURES: Final = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 SCALE_KEYS: Final = ("replicas", "scale")
 
