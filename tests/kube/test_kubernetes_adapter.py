@@ -548,3 +548,39 @@ def test_an_outage_gives_retryable_errors_and_recovers(
         )
     finally:
         cluster.stop()
+
+
+class CountingApi(KubeApi):
+    """Counts the applies of NIMServices."""
+
+    applies = 0
+
+    def apply(self, manifest: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
+        if manifest["kind"] == "NIMService":
+            self.applies += 1
+        return super().apply(manifest, strict=strict)
+
+
+def test_what_was_applied_is_applied_again_after_the_resync_period(
+    kube_config: client.Configuration,
+) -> None:
+    now = [0.0]
+    api = CountingApi(client.ApiClient(kube_config))
+    cluster = KubernetesCluster(api, SETTINGS, resync_seconds=600, monotonic=lambda: now[0])
+    cluster.start()
+    try:
+        assert cluster.wait_synced(60)
+        workload = make_workload(new_project())
+        synced_ok(cluster, workload)
+        key = (workload.project.namespace, workload.name)
+        wait_until(lambda: key in cluster.nim_services.items, "the cache sees the NIMService")
+
+        now[0] = 599.0
+        synced_ok(cluster, workload)
+        assert api.applies == 1
+
+        now[0] = 600.0
+        synced_ok(cluster, workload)
+        assert api.applies == 2
+    finally:
+        cluster.stop()

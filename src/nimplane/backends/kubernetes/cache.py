@@ -43,6 +43,7 @@ class Informer:
         *,
         label_selector: str | None = None,
         keep: Callable[[Obj], bool] | None = None,
+        index: Callable[[Obj], str | None] | None = None,
     ) -> None:
         self.api = api
         self.kind = kind
@@ -56,7 +57,28 @@ class Informer:
         self._lock = lock
         self._on_change = on_change
         self._keep = keep
+        self._index_of = index
+        self._index: dict[str, set[Key]] = {}
         self._response: Any = None
+
+    def indexed(self, value: str) -> list[Obj]:
+        """The objects whose index value (see `index`) is `value`."""
+        with self._lock:
+            return [self.items[k] for k in self._index.get(value, ()) if k in self.items]
+
+    def _reindex(self, key: Key, old: Obj | None, new: Obj | None) -> None:
+        if self._index_of is None:
+            return
+        before = self._index_of(old) if old is not None else None
+        after = self._index_of(new) if new is not None else None
+        if before is not None and before != after:
+            keys = self._index.get(before)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._index[before]
+        if after is not None:
+            self._index.setdefault(after, set()).add(key)
 
     def relist(self) -> None:
         """List every object and replace the cache with them, reporting the differences."""
@@ -69,6 +91,9 @@ class Informer:
             ]
             changes += [(o, None) for k, o in old.items() if k not in fresh]
             self.items = fresh
+            self._index = {}
+            for key, obj in fresh.items():
+                self._reindex(key, None, obj)
             self.resource_version = version
             self.lists += 1
         self.synced.set()
@@ -105,6 +130,7 @@ class Informer:
                 self.items[key] = obj
             else:
                 self.items.pop(key, None)
+            self._reindex(key, old, obj if keep else None)
             if version:
                 self.resource_version = version
         if keep or old is not None:
@@ -148,6 +174,7 @@ class Informer:
         is tried again with back-off, so a CRD installed later is picked up."""
         with self._lock:
             old, self.items = self.items, {}
+            self._index = {}
         self.synced.set()
         if old:
             self._on_change([(o, None) for o in old.values()])

@@ -98,12 +98,31 @@ class KubernetesCluster:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._workload_label = f"{settings.owner_label_prefix}/workload-id"
+
+        def owner(obj: Obj) -> str | None:
+            return _label(obj, self._workload_label)
+
+        def about(event: Obj) -> str | None:
+            return "/".join(_involved(event))
+
         self.nim_services = Informer(
-            api, NIM_SERVICE, self._lock, self._owned_changed, label_selector=MANAGED_BY
+            api,
+            NIM_SERVICE,
+            self._lock,
+            self._owned_changed,
+            label_selector=MANAGED_BY,
+            index=owner,
         )
-        self.pvcs = Informer(api, PVC, self._lock, self._owned_changed, label_selector=MANAGED_BY)
+        self.pvcs = Informer(
+            api, PVC, self._lock, self._owned_changed, label_selector=MANAGED_BY, index=owner
+        )
         self.pods = Informer(
-            api, POD, self._lock, self._owned_changed, label_selector=self._workload_label
+            api,
+            POD,
+            self._lock,
+            self._owned_changed,
+            label_selector=self._workload_label,
+            index=owner,
         )
         self.pod_groups = Informer(api, POD_GROUP, self._lock, self._pod_groups_changed)
         self.events = Informer(
@@ -112,6 +131,7 @@ class KubernetesCluster:
             self._lock,
             self._events_changed,
             keep=lambda e: (e.get("involvedObject") or {}).get("kind") in EVENT_KINDS,
+            index=about,
         )
         self.informers = (self.nim_services, self.pvcs, self.pods, self.pod_groups, self.events)
         self._required = (self.nim_services, self.pvcs, self.pods)
@@ -318,21 +338,17 @@ class KubernetesCluster:
     # --- observing -------------------------------------------------------------------------
 
     def objects_of(self, workload_id: str) -> WorkloadObjects:
-        """Everything the cache holds about one workload."""
-        label = self._workload_label
+        """Everything the cache holds about one workload (through the informers' indexes:
+        by the workload-id label, and Events by the object they are about)."""
         with self._lock:
-            nims = [o for o in self.nim_services.items.values() if _label(o, label) == workload_id]
-            pods = tuple(o for o in self.pods.items.values() if _label(o, label) == workload_id)
-            pvcs = [o for o in self.pvcs.items.values() if _label(o, label) == workload_id]
-            groups = pod_group_names(pods)
-            pod_groups = tuple(
-                o
-                for k, o in self.pod_groups.items.items()
-                if k in groups or _label(o, label) == workload_id
-            )
-            about = {(key_of(p)[0], "Pod", key_of(p)[1]) for p in pods}
-            about |= {(key_of(n)[0], "NIMService", key_of(n)[1]) for n in nims}
-            events = tuple(o for o in self.events.items.values() if _involved(o) in about)
+            nims = self.nim_services.indexed(workload_id)
+            pods = tuple(self.pods.indexed(workload_id))
+            pvcs = self.pvcs.indexed(workload_id)
+            groups = self.pod_groups.items
+            pod_groups = tuple(groups[k] for k in sorted(pod_group_names(pods)) if k in groups)
+            about = [f"{key_of(p)[0]}/Pod/{key_of(p)[1]}" for p in pods]
+            about += [f"{key_of(n)[0]}/NIMService/{key_of(n)[1]}" for n in nims]
+            events = tuple(e for a in about for e in self.events.indexed(a))
         return WorkloadObjects(
             nim_service=nims[0] if nims else None,
             pods=pods,
