@@ -15,11 +15,16 @@ from fastapi.testclient import TestClient
 
 from nimplane.api.app import create_app
 from nimplane.api.state import AppState
-from nimplane.settings import AuthSettings, Settings
+from nimplane.settings import AuthSettings, KubernetesSettings, Settings
 from nimplane.wiring import build_state
 from tests.support.db import configured_database_url, delete_workloads, reset_postgres
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
 from tests.support.tokens import issue_token
+from tests.unit.kubernetes.support import CRD_DIR
+
+NIM_SERVICE_CRD = CRD_DIR / "apps.nvidia.com_nimservices.yaml"
+"""NVIDIA's CRD, read from the shared folder beside the repository: every create and PATCH of
+the suite's app is checked against it (the full check, CEL rules included)."""
 
 # No test depends on how fast the machine is: Hypothesis's per-example deadline and its
 # too-slow health check are both timings, so every property test runs without them (a test's
@@ -61,6 +66,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str | None)
         bootstrap_client_id=CLIENT_ID,
         bootstrap_client_secret=CLIENT_SECRET,
         sqlite_synchronous="NORMAL",
+        kubernetes=KubernetesSettings(nim_service_crd=NIM_SERVICE_CRD),
         # the suite signs in from one address (and fails some sign-ins on purpose) far more
         # often than the default limits allow; tests/api/test_sign_in_limits.py tests them
         auth=AuthSettings(

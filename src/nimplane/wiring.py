@@ -14,12 +14,14 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
+import yaml
 from sqlalchemy import Engine
 
 from nimplane.api.state import AppState
 from nimplane.backends.kubernetes import KubernetesCluster, build_cluster
 from nimplane.backends.simulated import SimulatedCluster
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
+from nimplane.domain.kubernetes import CrdChecker, KubernetesManifests
 from nimplane.domain.org import PoolQuota, Quota
 from nimplane.domain.ratelimit import Rate
 from nimplane.domain.scheduling import SchedulerConfig
@@ -139,6 +141,26 @@ def kubernetes_backend(
     return build_cluster(settings.kubernetes, store=store, on_change=changes)
 
 
+NIM_SERVICE_CRD_ENV = "NIMPLANE_NIM_SERVICE_CRD"
+"""Also read by `nimplane render --crd`: the CRD file when `kubernetes.nim_service_crd` is unset."""
+
+
+def manifest_check(settings: Settings, environ: Mapping[str, str]) -> KubernetesManifests:
+    """The CRD check of every create and PATCH (docs: ARCHITECTURE.md, "Rendering for
+    Kubernetes"): against the configured CRD file; else, on the Kubernetes backend, the CRD
+    installed in the cluster; else the operator's name and admission rules only."""
+    path = settings.kubernetes.nim_service_crd or environ.get(NIM_SERVICE_CRD_ENV) or None
+    crd: CrdChecker | None = None
+    if path is not None:
+        crd = CrdChecker(yaml.safe_load(Path(path).read_text()))
+    elif settings.backend == "kubernetes":
+        from nimplane.backends.kubernetes.crd_source import read_nim_service_crd
+
+        k8s = settings.kubernetes
+        crd = CrdChecker(read_nim_service_crd(k8s.kubeconfig, k8s.context))
+    return KubernetesManifests(settings.kubernetes.cluster, crd)
+
+
 def sign_in_guard(
     settings: AuthSettings, auth: Authenticator, clock: Clock = time.monotonic
 ) -> SignInGuard:
@@ -233,6 +255,7 @@ def _build_services(
         cluster,
         on_change=workers.wake,
         first_look_after=timedelta(seconds=settings.lifecycle.resync_seconds),
+        manifests=manifest_check(settings, os.environ if environ is None else environ),
     )
     metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))
     auth = Authenticator(

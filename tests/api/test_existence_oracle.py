@@ -21,6 +21,7 @@ SIM = "/api/v1/simulator/workloads"
 ROUTES = [
     # (method, path with {id}, body, whether it changes the workload)
     pytest.param("GET", f"{NIM}/{{id}}", None, False, id="nim-get"),
+    pytest.param("GET", f"{NIM}/{{id}}/manifests", None, False, id="nim-manifests"),
     pytest.param("PATCH", f"{NIM}/{{id}}", {"spec": {"minReplicas": 1}}, True, id="nim-patch"),
     pytest.param("DELETE", "/api/v2/workloads/{id}", None, True, id="v2-delete"),
     pytest.param("GET", f"{V1}/{{id}}", None, False, id="v1-get"),

@@ -105,9 +105,14 @@ def test_use_given_name_as_prefix_appends_five_characters(client: TestClient, ad
 @pytest.mark.parametrize(
     ("name", "as_prefix", "ok"),
     [
-        pytest.param("a" * 63, False, True, id="63-chars"),
+        # the API's rule allows 63 (57 for a prefix); the NIM Operator's container
+        # `<name>-ctr` allows 59 (53 for a prefix, which gets "-" and five characters)
+        pytest.param("a" * 59, False, True, id="59-chars"),
+        pytest.param("a" * 60, False, False, id="60-chars-too-long-for-the-operator"),
+        pytest.param("a" * 63, False, False, id="63-chars-too-long-for-the-operator"),
         pytest.param("a" * 64, False, False, id="64-chars"),
-        pytest.param("a" * 57, True, True, id="57-char-prefix"),
+        pytest.param("a" * 53, True, True, id="53-char-prefix"),
+        pytest.param("a" * 54, True, False, id="54-char-prefix-too-long-for-the-operator"),
         pytest.param("a" * 58, True, False, id="58-char-prefix"),
         pytest.param("1abc", False, False, id="starts-with-digit"),
         pytest.param("Abc", False, False, id="upper-case"),

@@ -55,6 +55,13 @@ def parameter_names(document: dict[str, Any], operation: dict[str, Any], where: 
     return {p["name"] for p in params if p["in"] == where}
 
 
+def nimplane_additions(document: dict[str, Any], operation: dict[str, Any]) -> set[str]:
+    """Query parameters marked as nimplane's own (`x-nimplane-addition`): Run:ai clients never
+    send them, and without them the operation is Run:ai's."""
+    params = [resolve(document, p) for p in operation.get("parameters", [])]
+    return {p["name"] for p in params if p.get("schema", {}).get("x-nimplane-addition")}
+
+
 # --- (a) the committed copy ------------------------------------------------------------------
 
 
@@ -105,8 +112,10 @@ def test_shared_operations_use_runai_operation_ids_and_parameter_names(
         path_params = parameter_names(served, mine, "path")
         if path_params != parameter_names(runai, runais, "path"):
             problems.append(f"{key}: path parameters {sorted(path_params)}")
-        extra_query = parameter_names(served, mine, "query") - parameter_names(
-            runai, runais, "query"
+        extra_query = (
+            parameter_names(served, mine, "query")
+            - parameter_names(runai, runais, "query")
+            - nimplane_additions(served, mine)
         )
         if extra_query:
             problems.append(f"{key}: query parameters Run:ai does not have {sorted(extra_query)}")

@@ -55,7 +55,10 @@ def test_the_kubernetes_backend_syncs_queues_in_the_scheduler_loop(
     scheduler.work()
 
     queues = k8s.CustomObjectsApi(kube_api).list_cluster_custom_object(
-        "scheduling.run.ai", "v2", "queues", label_selector="nimplane.io/project-id=1"
+        "scheduling.run.ai",
+        "v2",
+        "queues",
+        label_selector="app.kubernetes.io/managed-by=nimplane,nimplane.io/project-id=1",
     )
     (queue,) = queues["items"]
     assert queue["metadata"]["name"] == "default"

@@ -83,6 +83,27 @@ class NimServiceResponse(Model):
     spec: NimServiceSpec
 
 
+class NimServiceDryRun(Model):
+    """nimplane's own addition (`?dryRun=true`): what a create would store and apply."""
+
+    workload: NimServiceResponse = Field(
+        description="The NIM service as the create would answer it; its id is not stored."
+    )
+    manifests: list[dict[str, Any]] = Field(
+        description="The Kubernetes objects it would apply, in order (a PersistentVolumeClaim "
+        "it creates, then the NIMService)."
+    )
+
+
+class ManifestList(Model):
+    """nimplane's own addition: the Kubernetes objects applied for a workload, as a `v1` List
+    (`kubectl apply -f` takes it as JSON or YAML)."""
+
+    apiVersion: str = "v1"
+    kind: str = "List"
+    items: list[dict[str, Any]]
+
+
 class WorkloadV2(Model):
     metadata: WorkloadV2Metadata
     desiredPhase: DesiredPhase

@@ -10,9 +10,11 @@ from typing import Any, Protocol, TypeVar
 from nimplane.domain.access import Scope
 from nimplane.domain.audit import AuditEntry
 from nimplane.domain.cluster import Node
+from nimplane.domain.errors import ComplianceIssue
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import AccessRule, RefreshRecord, ServiceAccount, User
+from nimplane.domain.kubernetes import Manifest, WorkloadToRender
 from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
 from nimplane.domain.pods import Pod
 from nimplane.domain.queries import WorkloadQuery
@@ -462,3 +464,14 @@ class QueueSync(Protocol):
     def sync_queues(self, departments: Sequence[Department], projects: Sequence[OrgProject]) -> int:
         """Make the cluster's queues equal to these units; how many stale queues went. Raises
         `domain.backend.ClusterError` when the cluster refuses or cannot be reached."""
+
+
+class ManifestCheck(Protocol):
+    """What a workload becomes on Kubernetes, and whether the NIM Operator can use it: every
+    create and PATCH is checked, on every backend (`domain.kubernetes.KubernetesManifests`)."""
+
+    def render(self, workload: WorkloadToRender, project: Project) -> list[Manifest]:
+        """The manifests applied for the workload, as plain JSON objects."""
+
+    def problems(self, workload: WorkloadToRender, project: Project) -> list[ComplianceIssue]:
+        """Why the workload cannot become a valid `NIMService`, by API field (empty: it can)."""

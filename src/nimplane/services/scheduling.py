@@ -33,9 +33,9 @@ from nimplane.domain.scheduling import (
     CycleResult,
     Eviction,
     GangPlacement,
+    Scheduler,
     SchedulerConfig,
     Snapshot,
-    schedule,
 )
 from nimplane.domain.scheduling import Workload as SchedWorkload
 from nimplane.domain.scheduling.nimservice import placed_as_asked, workload_from_spec
@@ -125,6 +125,7 @@ class SchedulingService:
         self._leadership = leadership
         self._clock = clock
         self._config = config or SchedulerConfig()
+        self._scheduler = Scheduler()
         self._observe_cycle = observe_cycle
         self._on_placed = on_placed
         """Called after a cycle changed placements (wakes the lifecycle engine)."""
@@ -185,7 +186,7 @@ class SchedulingService:
             now=now.timestamp(),
             config=self._config,
         )
-        result = schedule(snapshot)
+        result = self._scheduler.cycle(snapshot)
         device_memory = {node.name: node.gpu_memory_mib for node in nodes}
         changes = _changes(records, known, result, device_memory, now)
         if changes.placements or changes.events:

@@ -27,10 +27,16 @@ from nimplane.domain.errors import (
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import HistoryRecord, PhaseUpdate
 from nimplane.domain.identity import Principal
+from nimplane.domain.kubernetes import (
+    ClusterSettings,
+    KubernetesManifests,
+    Manifest,
+    WorkloadToRender,
+)
 from nimplane.domain.patch import merge_spec, resolve_replicas_on_create
 from nimplane.domain.phases import Phase, transition
 from nimplane.domain.pods import Pod
-from nimplane.domain.ports import ClusterBackend, Store, Transaction
+from nimplane.domain.ports import ClusterBackend, ManifestCheck, Store, Transaction
 from nimplane.domain.queries import WorkloadQuery
 from nimplane.domain.rbac import Action, ResourceType, is_allowed
 from nimplane.domain.requests import NimServiceCreateRequest, NimServiceUpdateRequest, wire_issues
@@ -68,6 +74,16 @@ class Outcome:
 
     workload: Workload
     warnings: list[str] = field(default_factory=list)
+    manifests: list[Manifest] = field(default_factory=list)
+    """What a dry run would apply (empty for a real write)."""
+
+
+class _DryRunDone(Exception):
+    """Raised at the end of a dry run's transaction so that it rolls back whole."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__("dry run")
+        self.outcome = outcome
 
 
 def _require(principal: Principal, action: Action, project: Project) -> None:
@@ -142,8 +158,12 @@ class WorkloadService:
         clock: Clock = utc_now,
         on_change: Callable[[], None] = lambda: None,
         first_look_after: timedelta = _FIRST_LOOK_AFTER,
+        manifests: ManifestCheck | None = None,
     ) -> None:
         self._store = store
+        self._manifests: ManifestCheck = manifests or KubernetesManifests(ClusterSettings())
+        """Renders a workload for Kubernetes and says why the operator could not use it: a
+        create or PATCH it refuses is a 400 on every backend."""
         self._backend = backend
         self._clock = clock
         self._on_change = on_change
@@ -153,11 +173,13 @@ class WorkloadService:
         wait) makes the workload due for the lifecycle engine; this long after creation it is
         due whatever happened."""
 
-    def create(self, principal: Principal, body: Any) -> Outcome:
+    def create(self, principal: Principal, body: Any, *, dry_run: bool = False) -> Outcome:
         """Validate a create request whole, check permission, and store the new workload.
 
         Everything that reads the database (the project, the node pools) happens in the same
-        write transaction as the insert, so the checks and the row agree.
+        write transaction as the insert, so the checks and the row agree. A `dry_run` goes
+        as far as the insert (a taken name is a Conflict too), then rolls the transaction
+        back: nothing is stored, and the outcome carries the manifests it would apply.
         """
         request = _object_body(body)
         parsed, wire = wire_issues(NimServiceCreateRequest, request)
@@ -201,8 +223,12 @@ class WorkloadService:
                 updated_at=now,
                 updated_by=principal.subject,
             )
+            self._check_manifests(workload)
             tx.workloads.insert(workload, now + self._first_look_after)
             tx.history.add([PhaseUpdate(workload.id, now, Phase.Creating)])
+            if dry_run:
+                rendered = self._manifests.render(WorkloadToRender.of(workload), project)
+                raise _DryRunDone(Outcome(workload, change.warnings, rendered))
             return Outcome(workload, change.warnings)
 
         for attempt in range(_MAX_NAME_ATTEMPTS):
@@ -210,6 +236,8 @@ class WorkloadService:
                 created = self._store.write(insert)
                 self._on_change()
                 return created
+            except _DryRunDone as done:
+                return done.outcome
             except AlreadyExists:
                 if not as_prefix or attempt == _MAX_NAME_ATTEMPTS - 1:
                     raise
@@ -219,6 +247,19 @@ class WorkloadService:
         """A live workload the principal may read."""
         with self._store.read() as tx:
             return _load(tx, principal, workload_id, Action.read)
+
+    def manifests(self, principal: Principal, workload_id: str) -> list[Manifest]:
+        """What is applied on Kubernetes for a live workload the principal may read: rendered
+        from its stored spec and desired phase with the configured cluster settings."""
+        workload = self.get(principal, workload_id)
+        return self._manifests.render(WorkloadToRender.of(workload), workload.project)
+
+    def _check_manifests(self, workload: Workload) -> None:
+        """Invalid (400, by API field) unless the workload renders to a `NIMService` the NIM
+        Operator accepts."""
+        issues = self._manifests.problems(WorkloadToRender.of(workload), workload.project)
+        if issues:
+            raise Invalid(INVALID_MESSAGE, issues)
 
     def update(
         self, principal: Principal, workload_id: str, body: Any, if_match: int | None
@@ -253,6 +294,7 @@ class WorkloadService:
                 updated_at=now,
                 updated_by=principal.subject,
             )
+            self._check_manifests(updated)
             ok = tx.workloads.update(updated, current.resource_version)
             return Outcome(updated, change.warnings) if ok else None
 

@@ -111,6 +111,12 @@ def test_gpu_memory_is_whole_mib_rounded_up(memory: str, mib: int) -> None:
             {"gpu-memory": "4096"},
             id="memory",
         ),
+        pytest.param(
+            {"gpuRequestType": "memory", "gpuMemoryRequest": "4Gi", "gpuMemoryLimit": "8G"},
+            None,
+            {"gpu-memory": "4096", "gpu-memory-limit": "7630"},
+            id="memory-with-limit",
+        ),
     ],
 )
 def test_gpus_are_whole_devices_or_kai_annotations_never_both(

@@ -32,11 +32,13 @@ from nimplane.domain.scheduling import (
     Queue,
     QueueResources,
     ResourceQuota,
+    Scheduler,
     Snapshot,
     Toleration,
     Workload,
     schedule,
 )
+from tests.unit.scheduling.support import department, node, project, workload
 
 POOL_A = NodePoolSelector("pool-a", "pool", "a")
 POOLS = (DEFAULT_NODE_POOL, "pool-a")
@@ -360,3 +362,41 @@ def test_input_order_does_not_matter(scenario: tuple[Snapshot, Snapshot]) -> Non
         workloads=list(reversed(before.workloads)),
     )
     assert schedule(shuffled).placements == schedule(before).placements
+
+
+@settings.get_profile("scheduler")
+@given(scenarios())
+def test_a_remembered_cycle_answers_what_a_fresh_one_would(
+    scenario: tuple[Snapshot, Snapshot],
+) -> None:
+    """`Scheduler` skips a cycle whose inputs it has seen: its answer must be exactly what
+    `schedule` gives, whatever the clock did (stale gangs read it) and whatever changed."""
+    before, after = scenario
+    scheduler = Scheduler()
+    steps = [before]
+    first = schedule(before)
+    steps += [before.with_placements(first.placements, now=before.now + 1)] * 2
+    steps.append(after.with_placements(first.placements))
+    second = schedule(steps[-1])
+    steps += [
+        after.with_placements(second.placements, now=after.now + 5),
+        after.with_placements(second.placements, now=after.now + 61),
+        after.with_placements(second.placements, now=after.now + 61),
+    ]
+    for snapshot in steps:
+        assert scheduler.cycle(snapshot) == schedule(snapshot)
+
+
+def test_a_steady_cycle_is_remembered() -> None:
+    """The same inputs at a later instant, with no gang below its size: the previous result
+    object itself, without a cycle."""
+    snapshot = Snapshot(
+        nodes=[node("n1")],
+        queues=[department("d"), project("p", "d", 8)],
+        workloads=[workload("w1", "p", gpus=1)],
+    )
+    scheduler = Scheduler()
+    first = scheduler.cycle(snapshot)
+    steady = snapshot.with_placements(first.placements, now=snapshot.now + 10)
+    again = scheduler.cycle(steady)
+    assert scheduler.cycle(steady.with_placements(first.placements, now=steady.now + 10)) is again

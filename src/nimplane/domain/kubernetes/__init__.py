@@ -4,6 +4,7 @@ Pure: no Kubernetes client, no file reading (the CRD document is handed in)."""
 
 from nimplane.domain.kubernetes.admission import admission_problems
 from nimplane.domain.kubernetes.crd_check import CrdChecker, CrdProblem
+from nimplane.domain.kubernetes.manifest_check import KubernetesManifests, api_field
 from nimplane.domain.kubernetes.render import Manifest, WorkloadToRender, render
 from nimplane.domain.kubernetes.settings import ClusterSettings
 
@@ -11,8 +12,10 @@ __all__ = [
     "ClusterSettings",
     "CrdChecker",
     "CrdProblem",
+    "KubernetesManifests",
     "Manifest",
     "WorkloadToRender",
     "admission_problems",
+    "api_field",
     "render",
 ]

@@ -73,12 +73,16 @@ def gpu_memory_mib(quantity: str) -> int:
 
 def gpu_sharing_annotations(compute: NimServiceCompute | None) -> dict[str, str]:
     """KAI's GPU-sharing annotations for a portion or a memory request (never together with
-    `nvidia.com/gpu`)."""
+    `nvidia.com/gpu`). A limit (`gpuPortionLimit`, `gpuMemoryLimit`: Run:ai's dynamic GPU
+    fractions) is carried as Run:ai's `gpu-fraction-limit` / `gpu-memory-limit` annotation,
+    which KAI ignores (it schedules on the request)."""
     if compute is None or not shares_gpu(compute):
         return {}
     out: dict[str, str] = {}
     if str(compute.gpuRequestType) == "memory":
         out["gpu-memory"] = str(gpu_memory_mib(compute.gpuMemoryRequest or "0"))
+        if compute.gpuMemoryLimit is not None:  # Run:ai only, as gpu-fraction-limit
+            out["gpu-memory-limit"] = str(gpu_memory_mib(compute.gpuMemoryLimit))
     else:
         out["gpu-fraction"] = repr(compute.gpuPortionRequest)
         if compute.gpuPortionLimit is not None:

@@ -130,16 +130,8 @@ class CrdChecker:
         name = metadata.get("name")
         if not isinstance(name, str) or not name:
             out.append(CrdProblem("metadata.name", "is required"))
-        elif self.kind == "NIMService" and (
-            len(name) > NIM_NAME_MAX or not _DNS_1035.fullmatch(name)
-        ):
-            out.append(
-                CrdProblem(
-                    "metadata.name",
-                    f"'{name}' must be a DNS-1035 label of at most {NIM_NAME_MAX} characters "
-                    "(the operator names its Service after it and its container '<name>-ctr')",
-                )
-            )
+        elif self.kind == "NIMService" and (problem := nim_name_problem(name)) is not None:
+            out.append(problem)
         elif len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
             out.append(CrdProblem("metadata.name", f"'{name}' is not a DNS subdomain"))
         if self.namespaced and not metadata.get("namespace"):
@@ -185,6 +177,18 @@ class CrdChecker:
         elif isinstance(value, list) and isinstance(node.get("items"), dict):
             for index, item in enumerate(value):
                 yield from self._cel_problems(node["items"], item, f"{path}[{index}]")
+
+
+def nim_name_problem(name: str) -> CrdProblem | None:
+    """A `NIMService` name the operator cannot use: it names its Service after it (a DNS-1035
+    label) and its container `<name>-ctr` (at most 63 characters)."""
+    if len(name) <= NIM_NAME_MAX and _DNS_1035.fullmatch(name):
+        return None
+    return CrdProblem(
+        "metadata.name",
+        f"'{name}' must be a DNS-1035 label of at most {NIM_NAME_MAX} characters "
+        "(the operator names its Service after it and its container '<name>-ctr')",
+    )
 
 
 def _list_problems(node: Mapping[str, Any], value: list[Any], path: str) -> Iterator[CrdProblem]:

@@ -16,7 +16,7 @@ Modules, one job each:
 - `cycle`: the cycle itself.
 """
 
-from nimplane.domain.scheduling.cycle import schedule
+from nimplane.domain.scheduling.cycle import Scheduler, schedule
 from nimplane.domain.scheduling.model import (
     OVER_QUOTA_WEIGHTS,
     UNLIMITED,
@@ -66,6 +66,7 @@ __all__ = [
     "Reason",
     "ResourceQuota",
     "ResourceStatus",
+    "Scheduler",
     "SchedulerConfig",
     "Snapshot",
     "Toleration",

@@ -194,9 +194,10 @@ def _reclaim_for(
         mine, theirs = _leveled(leaf, other)
         if not _may_reclaim_from(mine, theirs, vec):
             continue
-        victims = [v for v in running if v.preemptible and (every or _on_groups(v, usable))]
+        victims = pool.preemptible_in(uid)
+        if not every:
+            victims = [v for v in victims if _on_groups(v, usable)]
         if victims:
-            victims.sort(key=lambda v: v.order, reverse=True)
             candidates[other] = victims
     if not candidates:
         return False
@@ -209,7 +210,13 @@ def _reclaim_for(
 
     def eligible(victim_leaf: QueueNode, victim: Gang) -> bool:
         mine, theirs = _leveled(leaf, victim_leaf)
-        return _may_reclaim_from(mine, theirs, vec)
+        if _may_reclaim_from(mine, theirs, vec):
+            return True
+        # Evicting only lowers what a queue holds and the reclaimer's own queues do not
+        # change until the search ends: a queue that may not be reclaimed from now stays so
+        # for this search, so none of its other victims is offered.
+        picker.drop(victim_leaf)
+        return False
 
     def validate(evicted: Evicted) -> bool:
         return _within_limits(leaf, gang, vec) and _saturation_kept(
@@ -316,15 +323,13 @@ def _preempt_for(
         return False
     groups = session.tolerated_groups(pool, gang.shape.tolerations)
     usable = set(map(id, groups))
-    running = pool.running.get(leaf.uid, {})
     victims = [
         v
-        for v in running
-        if v is not gang and v.preemptible and v.priority < gang.priority and _on_groups(v, usable)
+        for v in pool.preemptible_in(leaf.uid)
+        if v is not gang and v.priority < gang.priority and _on_groups(v, usable)
     ]
     if not victims:
         return False
-    victims.sort(key=lambda v: v.order, reverse=True)
 
     def validate(evicted: Evicted) -> bool:
         return _within_limits(leaf, gang, vec)

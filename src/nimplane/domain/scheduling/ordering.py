@@ -159,6 +159,15 @@ class HierarchicalPicker(Generic[T]):
             if nodes[node.uid] is not None:
                 self._settle(node)
 
+    def drop(self, leaf: QueueNode) -> None:
+        """Offer none of `leaf`'s remaining items."""
+        items = self._items[leaf.uid]
+        if items is None:
+            return
+        self._pos[leaf.uid] = len(items)
+        if self._last is not leaf:
+            self.refresh(leaf)
+
     def pop(self) -> tuple[QueueNode, T] | None:
         last = self._last
         if last is not None:

@@ -197,8 +197,36 @@ class PoolState:
         )
         self.running: dict[int, dict[Gang, None]] = {}
         """Gangs with pods in this pool, by leaf queue uid (insertion-ordered sets)."""
+        self._running_version: dict[int, int] = {}
+        self._victims: dict[int, tuple[int, list[Gang]]] = {}
         self.unschedulable = False
         """Whether some node of the pool is not ready (its pods are then no victims)."""
+
+    def joined(self, uid: int, gang: Gang) -> None:
+        self.running.setdefault(uid, {})[gang] = None
+        self._running_version[uid] = self._running_version.get(uid, 0) + 1
+
+    def left(self, uid: int, gang: Gang) -> None:
+        del self.running[uid][gang]
+        self._running_version[uid] = self._running_version.get(uid, 0) + 1
+
+    def preemptible_in(self, uid: int) -> list[Gang]:
+        """The preemptible gangs running in leaf queue `uid`, the last in job order first
+        (the order victims are offered in). Kept until a gang joins or leaves the queue: a
+        search that fails re-sorts only the queues it touched, not every queue (callers must
+        not change the list)."""
+        version = self._running_version.get(uid, 0)
+        cached = self._victims.get(uid)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        gangs = [g for g in self.running.get(uid, ()) if g.preemptible]
+        gangs.sort(key=_order, reverse=True)
+        self._victims[uid] = (version, gangs)
+        return gangs
+
+
+def _order(gang: Gang) -> tuple[object, ...]:
+    return gang.order
 
 
 class Session:
@@ -373,7 +401,7 @@ class Session:
         PoolQueues.add(leaf, q, gang.preemptible, 1)
         if gang.placed == 0:
             gang.pool = pool.name
-            pool.running.setdefault(leaf.uid, {})[gang] = None
+            pool.joined(leaf.uid, gang)
         gang.placed += 1
 
     def _take(self, gang: Gang, index: int) -> None:
@@ -392,7 +420,7 @@ class Session:
         gang.placed -= 1
         if gang.placed == 0:
             gang.pool = None
-            del pool.running[leaf.uid][gang]
+            pool.left(leaf.uid, gang)
 
     # -- gang operations ---------------------------------------------------------------------
 
