@@ -584,3 +584,17 @@ def test_what_was_applied_is_applied_again_after_the_resync_period(
         assert api.applies == 2
     finally:
         cluster.stop()
+
+
+def test_values_beyond_the_bmp_and_c1_controls_are_applied_as_given(
+    cluster: KubernetesCluster, custom: client.CustomObjectsApi
+) -> None:
+    """The server decodes an apply patch as YAML: no surrogate pairs, no raw C1 controls."""
+    value = "llama \U0001f999 \x85 \x7f é"
+    env = [{"name": "GREETING", "value": value}]
+    workload = make_workload(new_project(), spec={**SPEC, "environmentVariables": env})
+
+    synced_ok(cluster, workload)
+
+    (applied,) = read_nim(custom, workload)["spec"]["env"]
+    assert applied == {"name": "GREETING", "value": value}
