@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,10 +18,12 @@ import yaml
 from sqlalchemy import Engine
 
 from nimplane.api.state import AppState
+from nimplane.backends.kubernetes import KubernetesCluster, build_cluster
 from nimplane.backends.simulated import SimulatedCluster, SimulatedFaults, timings_from
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.kubernetes import CrdChecker, KubernetesManifests
 from nimplane.domain.org import PoolQuota, Quota
+from nimplane.domain.ports import ClusterBackend
 from nimplane.domain.ratelimit import Rate
 from nimplane.domain.scheduling import SchedulerConfig
 from nimplane.metrics import Metrics, WorkloadPhaseCollector
@@ -33,6 +35,7 @@ from nimplane.services.bootstrap import (
     has_service_account,
     seed_organisation,
 )
+from nimplane.services.cluster_sync import ClusterChanges, QueueSyncService
 from nimplane.services.identity import IdentityService
 from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.org import OrgService
@@ -115,7 +118,7 @@ def bootstrap_admin(settings: Settings, store: SqlStore) -> None:
     )
 
 
-def seed_default_quota(store: SqlStore, org: OrgService, cluster: SimulatedCluster) -> None:
+def seed_default_quota(store: SqlStore, org: OrgService, cluster: ClusterBackend) -> None:
     """First start: the default department and project get the cluster's GPUs as their
     deserved quota in the default pool. A quota set since (through the API) is kept.
     Not called when the config file sets the default department's or project's quotas."""
@@ -124,9 +127,21 @@ def seed_default_quota(store: SqlStore, org: OrgService, cluster: SimulatedClust
     if project is None or project.resources:
         return
     gpus = float(sum(node.gpu_count for node in cluster.nodes()))
+    if not gpus:  # a cluster whose nodes are not known yet (Kubernetes, before its first list)
+        return
     quota = (PoolQuota(node_pool_name=DEFAULT_NODE_POOL, gpu=Quota(deserved=gpus)),)
     org.set_resources("department", DEFAULT_UNIT_ID, quota)
     org.set_resources("project", DEFAULT_UNIT_ID, quota)
+
+
+def kubernetes_backend(
+    settings: Settings, store: SqlStore, wake_lifecycle: Callable[[], None]
+) -> KubernetesCluster:
+    """The Kubernetes backend (`backend: kubernetes`, not started: the background workers
+    start its watches). A change it watches makes its workloads due and wakes the lifecycle
+    loop. Raises when the kubeconfig (or in-cluster config) cannot be loaded."""
+    changes = ClusterChanges(store, utc_now, wake_lifecycle)
+    return build_cluster(settings.kubernetes, store=store, on_change=changes)
 
 
 NIM_SERVICE_CRD_ENV = "NIMPLANE_NIM_SERVICE_CRD"
@@ -209,6 +224,10 @@ def _build_services(
         min_interval=settings.scheduler.min_interval_seconds,
     )
     lifecycle_loop = PeriodicLoop("lifecycle", lambda: None, settings.lifecycle.period_seconds)
+    kube: KubernetesCluster | None = None  # on Kubernetes, KAI places the pods
+    if settings.backend == "kubernetes":
+        kube = kubernetes_backend(settings, store, lifecycle_loop.wake)
+    backend: ClusterBackend = cluster if kube is None else kube
     scheduling = SchedulingService(
         store,
         cluster,
@@ -220,7 +239,7 @@ def _build_services(
     )
     lifecycle = LifecycleService(
         store,
-        cluster,
+        backend,
         utc_now,
         LifecycleSettings(
             lease_seconds=settings.lifecycle.lease_seconds,
@@ -233,10 +252,12 @@ def _build_services(
     )
     scheduler_loop.work = scheduling.run_cycle
     lifecycle_loop.work = lifecycle.run_pass
-    workers = BackgroundWorkers([scheduler_loop, lifecycle_loop])
+    if kube is not None:  # KAI places the pods: the scheduler loop syncs its queues instead
+        scheduler_loop.work = QueueSyncService(store, kube).run
+    workers = BackgroundWorkers([scheduler_loop, lifecycle_loop], [kube] if kube else [])
     workloads = WorkloadService(
         store,
-        cluster,
+        backend,
         on_change=workers.wake,
         first_look_after=timedelta(seconds=settings.lifecycle.resync_seconds),
         manifests=manifest_check(settings, os.environ if environ is None else environ),
@@ -248,9 +269,9 @@ def _build_services(
         settings.auth.principal_cache_seconds,
         refresh_max_lifetime_seconds=settings.auth.refresh_token_max_lifetime_seconds,
     )
-    org = OrgService(store, cluster, auth.forget)
+    org = OrgService(store, backend, auth.forget)
     if not gives_quota_to(settings.organisation, embedded.department, embedded.project):
-        seed_default_quota(store, org, cluster)
+        seed_default_quota(store, org, backend)
     return AppState(
         settings=settings,
         engine=engine,
