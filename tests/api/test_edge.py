@@ -4,6 +4,7 @@ no NUL anywhere in a request, and an unexpected error logged once, on one line."
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -390,6 +391,47 @@ def test_a_nul_anywhere_is_400_naming_where(
     assert response.status_code == 400, response.text
     assert response.json()["message"] == f"{field}: {NUL_DETAILS}"
     assert _departments(state) == before
+
+
+SURROGATE_DETAILS = "contains a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(
+            nim_request("lone", env=[{"name": "A", "value": "x\udc00"}]),
+            "The request body is not valid JSON: invalid high surrogate in string",
+            id="value-refused-by-the-parser",
+        ),
+        pytest.param(
+            {**nim_request("lone"), "metadata": {"projectId": "1", "k\udfff": "x"}},
+            f"metadata.k\\udfff: {SURROGATE_DETAILS}",
+            id="key-named",
+        ),
+    ],
+)
+def test_a_lone_surrogate_is_400(
+    client: TestClient, admin: dict[str, str], body: Any, message: str
+) -> None:
+    """JSON may escape half of a surrogate pair (`\\ud800`): that is no character, and
+    neither database nor a Kubernetes object can hold it."""
+    response = client.post(
+        "/api/v2/workloads/nim-services",
+        content=json.dumps(body).encode(),  # ASCII, the surrogate escaped as JSON allows
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith(message)
+    listed = client.get("/api/v1/workloads", params={"filterBy": "name==lone"}, headers=admin)
+    assert listed.json()["workloads"] == []
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb"])
+def test_check_body_names_a_lone_surrogate(text: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        check_body({"spec": {"env": [{"value": text}]}}, MAX_DEPTH)
+    assert str(refused.value) == f"spec.env[0].value: {SURROGATE_DETAILS}"
 
 
 def test_a_nul_in_a_form_field_is_400_naming_it(client: TestClient) -> None:
