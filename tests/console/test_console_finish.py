@@ -153,6 +153,20 @@ def test_an_admin_edits_a_departments_quota_with_the_apis_rules(
     assert quota.gpu.deserved == 6  # nothing half-written
 
 
+def test_a_department_quota_beyond_the_pool_is_set_with_the_apis_warning(
+    clean_org: AppState, admin_console: TestClient
+) -> None:
+    form = department_form(csrf_of(admin_console, "/projects"), deserved="100000")
+    response = admin_console.post("/departments/1/quota", data=form)
+    assert response.status_code == 200
+    text = html.unescape(response.text)
+    assert "Quota set, with warnings" in text
+    assert "deserved gpu 100000 GPUs in node pool 'default'" in text
+    (quota,) = clean_org.org.get_department(system(clean_org), "1").resources
+    assert quota.gpu is not None
+    assert quota.gpu.deserved == 100000
+
+
 def test_a_department_admin_may_not_set_its_own_departments_quota(
     clean_org: AppState, console: TestClient
 ) -> None:
@@ -268,6 +282,7 @@ def test_an_admin_adds_and_deletes_an_access_rule(
     [
         pytest.param({"subjectId": ""}, "subjectId", id="no-subject"),
         pytest.param({"role": "999"}, "roleId", id="no-such-role"),
+        pytest.param({"role": "--1"}, "roleId", id="role-not-a-number"),
         pytest.param({"scope": "project:999"}, "scopeId", id="no-such-scope"),
         pytest.param({"subjectType": "group"}, "subjectType", id="subject-type"),
     ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -898,7 +899,7 @@ async def create_access_rule(request: Request) -> Response:
     body = {
         "subjectType": form.get("subjectType", ""),
         "subjectId": form.get("subjectId", "").strip(),
-        "roleId": int(role) if role.lstrip("-").isdigit() and len(role) < 12 else role,
+        "roleId": int(role) if re.fullmatch(r"-?\d{1,10}", role) else role,
         "scopeType": scope_type,
         "scopeId": scope_id,
     }
