@@ -23,7 +23,7 @@ from tests.console.test_console import (
     sign_in,
     system,
 )
-from tests.support.identity import DEPT_ADMIN, KNOWN_SECRET, store_account
+from tests.support.identity import DEPT_ADMIN, KNOWN_SECRET, store_account, unique
 from tests.support.org import DEPARTMENTS, clean_org_fixture, gpu, ok  # noqa: F401 - fixture
 
 NIM = "/api/v2/workloads/nim-services"
@@ -196,11 +196,12 @@ def test_an_admin_creates_a_user_who_signs_in_and_then_deletes_it(
     admin_console: TestClient, state: AppState, console: TestClient
 ) -> None:
     csrf = csrf_of(admin_console, "/access")
-    form = {"csrf_token": csrf, "username": "ada@example.com", "password": PASSWORD}
+    ada = f"{unique('ada')}@example.com"
+    form = {"csrf_token": csrf, "username": ada, "password": PASSWORD}
     response = admin_console.post("/access/users", data=form, follow_redirects=False)
     assert response.status_code == 303, response.text
     page = admin_console.get("/access").text
-    assert 'data-user="ada@example.com"' in page
+    assert f'data-user="{ada}"' in page
     assert PASSWORD not in page
 
     other = TestClient(console.app)
@@ -208,13 +209,13 @@ def test_an_admin_creates_a_user_who_signs_in_and_then_deletes_it(
     assert nonce
     signed_in = other.post(
         "/sign-in",
-        data={"nonce": nonce.group(1), "kind": "user", "username": "ada@example.com",
+        data={"nonce": nonce.group(1), "kind": "user", "username": ada,
               "password": PASSWORD, "next": "/workloads"},
         follow_redirects=False,
     )  # fmt: skip
     assert signed_in.status_code == 303
 
-    user_id = row_id(page, "user", "ada@example.com")
+    user_id = row_id(page, "user", ada)
     unconfirmed = admin_console.post(f"/access/users/{user_id}/delete", data={"csrf_token": csrf})
     assert unconfirmed.status_code == 400
     deleted = admin_console.post(
@@ -223,7 +224,7 @@ def test_an_admin_creates_a_user_who_signs_in_and_then_deletes_it(
         follow_redirects=False,
     )
     assert deleted.status_code == 303
-    assert 'data-user="ada@example.com"' not in admin_console.get("/access").text
+    assert f'data-user="{ada}"' not in admin_console.get("/access").text
 
 
 @pytest.mark.parametrize(
