@@ -205,3 +205,44 @@ def test_sign_in_by_keyboard_and_every_page_fits_a_narrow_screen(
         assert overflow <= 0, f"{path} is {overflow} px wider than the screen"
     page.goto(f"{server.base_url}/workloads")
     page.screenshot(path=shots / "workloads-narrow.png", full_page=True)
+
+
+def test_a_preview_shows_the_manifests_and_stores_nothing(
+    page: Page, server: ServerProcess, shots: Path
+) -> None:
+    sign_in_as_admin(page, server)
+    page.goto(f"{server.base_url}/workloads/new")
+    name = f"preview-{uuid.uuid4().hex[:6]}"
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("NIM cache name").fill("llama-cache")
+    page.get_by_label("GPU devices").fill("-1")
+    page.get_by_role("button", name="Preview").click()  # HTMX: the 400 swapped in place
+    error = page.locator('[data-error-for="gpuDevices"]')
+    expect(error).to_contain_text("spec.compute.gpuDevicesRequest")
+    page.get_by_label("GPU devices").fill("1")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#preview [data-preview-name]")).to_have_text(name)
+    expect(page.locator("#preview-manifests")).to_contain_text("kind: NIMService")
+    expect(page.locator('[data-error-for="gpuDevices"]')).to_have_count(0)
+    assert page.url.endswith("/workloads/new")
+    page.screenshot(path=shots / "new-preview.png", full_page=True)
+    with api(server) as client:
+        listed = client.get("/api/v1/workloads", params={"search": name}).json()
+    assert listed["workloads"] == []
+
+
+def test_an_admin_adds_a_user_and_an_error_page_keeps_the_navigation(
+    page: Page, server: ServerProcess, shots: Path
+) -> None:
+    sign_in_as_admin(page, server)
+    page.goto(f"{server.base_url}/access")
+    username = f"new-{uuid.uuid4().hex[:6]}@example.com"
+    page.get_by_label("New user (email)").fill(username)
+    page.get_by_label("Password", exact=True).fill("a-long-enough-password-42")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.locator(f'tr[data-user="{username}"]')).to_be_visible()
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
+    page.screenshot(path=shots / "access.png", full_page=True)
+    page.goto(f"{server.base_url}/workloads/00000000-0000-0000-0000-000000000000")
+    expect(page.get_by_role("heading", name="404")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()

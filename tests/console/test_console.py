@@ -14,7 +14,7 @@ from nimplane.api.app import create_app
 from nimplane.api.state import AppState
 from nimplane.domain.workloads import DesiredPhase, Workload
 from tests.conftest import nim_request
-from tests.support.identity import KNOWN_SECRET, VIEWER, store_account
+from tests.support.identity import KNOWN_SECRET, store_account
 from tests.support.lifecycle import Harness, harness_fixture  # noqa: F401 - fixture
 from tests.support.org import DEPARTMENTS, clean_org_fixture, gpu, ok  # noqa: F401 - fixture
 from tests.support.server import CLIENT_ID, CLIENT_SECRET
@@ -54,17 +54,6 @@ def posting_forms(html: str) -> list[str]:
     """The actions of the page's POST forms, sign-out aside."""
     actions = re.findall(r'<form method="post" action="([^"]+)"', html)
     return [a for a in actions if a != "/sign-out"]
-
-
-@pytest.fixture
-def console(state: AppState) -> TestClient:
-    return TestClient(create_app(state.settings, state=state))
-
-
-@pytest.fixture
-def admin_console(console: TestClient) -> TestClient:
-    assert sign_in(console, CLIENT_ID, CLIENT_SECRET).status_code == 303
-    return console
 
 
 def stored(state: AppState, workload_id: str) -> Workload:
@@ -216,13 +205,6 @@ def test_another_sessions_csrf_token_is_refused(
 
 
 # --- a Viewer -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def viewer_console(state: AppState, console: TestClient) -> TestClient:
-    account = store_account(state, ((VIEWER, "tenant", str(state.settings.tenant_id)),))
-    assert sign_in(console, account.client_id, KNOWN_SECRET).status_code == 303
-    return console
 
 
 def test_a_viewer_sees_no_write_control(

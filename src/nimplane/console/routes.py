@@ -5,7 +5,9 @@ with the status code and message the API would give (the API's one error table).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
+import yaml
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -22,6 +25,7 @@ from nimplane.api.audit import PRINCIPAL_KEY
 from nimplane.api.client_address import client_address
 from nimplane.api.deps import app_state, read_form
 from nimplane.api.errors import status_of
+from nimplane.api.identity_schemas import AccessRuleCreationFields, UserCreationRequest
 from nimplane.api.state import AppState
 from nimplane.api.views import serving_urls
 from nimplane.console import views
@@ -40,9 +44,10 @@ from nimplane.domain.access import RuleSelection, allowed_somewhere
 from nimplane.domain.errors import DomainError, Forbidden, Invalid, Unauthenticated
 from nimplane.domain.history import PhaseUpdate
 from nimplane.domain.identity import Principal
-from nimplane.domain.org import OrgProject, PoolQuota, Quota
+from nimplane.domain.org import Department, OrgProject, PoolQuota, Quota
 from nimplane.domain.queries import MAX_LIMIT, ListQuery, WorkloadQuery, parse_filter_by
 from nimplane.domain.rbac import Action, ResourceType, is_allowed
+from nimplane.domain.requests import wire_issues
 from nimplane.domain.workloads import WORKLOAD_FIELDS, DesiredPhase, Workload
 from nimplane.services.auth import Credentials
 from nimplane.services.authz import project_scope
@@ -93,22 +98,24 @@ def _page(
                 return Response(status_code=204, headers={"HX-Redirect": target})
             return RedirectResponse(target, status_code=303)
         except _Forged:
-            return _error(
+            return await _error(
                 request, 403, "The form's CSRF token is missing or wrong; reload the page."
             )
         except DomainError as exc:
-            return _error(request, status_of(exc), exc.message, getattr(exc, "issues", None))
+            return await _error(request, status_of(exc), exc.message, getattr(exc, "issues", None))
 
     return wrapped
 
 
-def _error(request: Request, status: int, message: str, issues: Any = None) -> Response:
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"status": status, "message": message, "issues": issues or [], "session": None},
-        status_code=status,
-    )
+async def _error(request: Request, status: int, message: str, issues: Any = None) -> Response:
+    """The error page, with the navigation bar when the caller is signed in."""
+    context: dict[str, Any] = {"code": status, "message": message, "issues": issues or []}
+    try:
+        session = await _session(request)
+    except _SignInFirst:
+        context["session"] = None
+        return templates.TemplateResponse(request, "error.html", context, status_code=status)
+    return _render(request, session, "error.html", status, **context)
 
 
 async def _session(request: Request) -> Session:
@@ -366,6 +373,7 @@ def _new_form_context(
         "errors": {},
         "other_errors": [],
         "message": None,
+        "preview": None,
         **extra,
     }
 
@@ -379,25 +387,27 @@ async def new_workload_form(request: Request) -> Response:
     return _render(request, session, "new.html", **_new_form_context(session, projects, form))
 
 
-@router.post("/workloads/new")
-@_page
-async def create_workload(request: Request) -> Response:
-    session, form = await _post(request)
-    projects = await _projects(session)
+def _request_body(form: dict[str, str]) -> Any:
+    """The create request the form makes: the raw JSON as written, or the filled controls."""
     raw = form.get("raw", "").strip()
     if form.get("mode") == "json" and raw:
         try:
-            body: Any = orjson.loads(raw)
+            return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return _render(
-                request, session, "new.html", 400,
-                **_new_form_context(session, projects, form,
-                                    message=f"The request body is not valid JSON: {exc}"),
-            )  # fmt: skip
-    else:
-        body = views.request_from_form(form)
+            raise Invalid(f"The request body is not valid JSON: {exc}") from None
+    return views.request_from_form(form)
+
+
+async def _submit_new(request: Request, *, dry_run: bool) -> Response:
+    """Create (or, for a dry run, validate and render) the form's NIM service; a refusal is
+    the form again with the server's complaints next to their controls."""
+    session, form = await _post(request)
+    projects = await _projects(session)
     try:
-        outcome = await session.run(session.state.workloads.create, body)
+        body = _request_body(form)
+        outcome = await session.run(
+            functools.partial(session.state.workloads.create, dry_run=dry_run), body
+        )
     except Invalid as exc:
         placed, rest = views.errors_by_control(exc.issues)
         return _render(
@@ -410,7 +420,35 @@ async def create_workload(request: Request) -> Response:
             request, session, "new.html", status_of(exc),
             **_new_form_context(session, projects, form, message=exc.message),
         )  # fmt: skip
-    return _see(f"/workloads/{outcome.workload.id}")
+    if not dry_run:
+        return _see(f"/workloads/{outcome.workload.id}")
+    preview = {
+        "workload": outcome.workload,
+        "spec": views.pretty(outcome.workload.spec),
+        "warnings": outcome.warnings,
+        "manifests": _yaml(outcome.manifests),
+    }
+    return _render(
+        request, session, "new.html", **_new_form_context(session, projects, form, preview=preview)
+    )
+
+
+def _yaml(manifests: list[Any]) -> str:
+    """Manifests as YAML, one document each (`kubectl apply -f` takes the stream)."""
+    return yaml.safe_dump_all(manifests, sort_keys=False) if manifests else ""
+
+
+@router.post("/workloads/new")
+@_page
+async def create_workload(request: Request) -> Response:
+    return await _submit_new(request, dry_run=False)
+
+
+@router.post("/workloads/new/preview")
+@_page
+async def preview_workload(request: Request) -> Response:
+    """The dry run: what would be created and applied, storing nothing."""
+    return await _submit_new(request, dry_run=True)
 
 
 async def _detail(session: Session, workload_id: str) -> dict[str, Any]:
@@ -450,7 +488,15 @@ async def _is_admin(session: Session) -> bool:
 @_page
 async def workload_page(request: Request, workload_id: str) -> Response:
     session = await _session(request)
-    return _render(request, session, "workload.html", **await _detail(session, workload_id))
+    detail = await _detail(session, workload_id)
+    return _render(
+        request, session, "workload.html", manifests=await _manifests(session, workload_id),
+        **detail,
+    )  # fmt: skip
+
+
+async def _manifests(session: Session, workload_id: str) -> str:
+    return _yaml(await session.run(session.state.workloads.manifests, workload_id))
 
 
 @router.get("/workloads/{workload_id}/live")
@@ -468,7 +514,8 @@ async def _action_result(
     except Invalid as exc:
         detail = await _detail(session, workload_id)
         return _render(request, session, "workload.html", 400, message=exc.message,
-                       issues=exc.issues, **detail)  # fmt: skip
+                       issues=exc.issues, manifests=await _manifests(session, workload_id),
+                       **detail)  # fmt: skip
     return _see(f"/workloads/{workload_id}")
 
 
@@ -593,7 +640,15 @@ async def _projects_context(session: Session) -> dict[str, Any]:
             p.id: is_allowed(session.principal, ResourceType.project, Action.update, p.scope)
             for p in projects
         },
+        "can_edit_department": {d.id: _may_set_quota(session, d) for d in departments},
     }
+
+
+def _may_set_quota(session: Session, department: Department) -> bool:
+    """A department's quota belongs to the scope above it (the service decides the same)."""
+    return is_allowed(
+        session.principal, ResourceType.department, Action.update, department.parent_scope
+    )
 
 
 def _float_or_none(form: dict[str, str], name: str) -> float | None:
@@ -606,32 +661,59 @@ def _float_or_none(form: dict[str, str], name: str) -> float | None:
         raise Invalid(f"{name}: '{text}' is not a number") from None
 
 
+def _pool_quota(form: dict[str, str]) -> PoolQuota:
+    """The GPU quota of one node pool (named: the service resolves it, as for the API's
+    PATCH) that the quota form states; an empty field is not set."""
+    return PoolQuota(
+        node_pool_id=None,
+        node_pool_name=form.get("pool", "").strip() or None,
+        gpu=Quota(
+            deserved=_float_or_none(form, "deserved"),
+            limit=_float_or_none(form, "limit"),
+            over_quota_weight=_float_or_none(form, "weight"),
+        ),
+    )
+
+
 @router.post("/projects/{project_id}/quota")
 @_page
 async def set_quota(request: Request, project_id: str) -> Response:
     session, form = await _post(request)
-    state = session.state
-    pools, _ = await session.run(state.org.list_node_pools, ListQuery(limit=MAX_LIMIT))
-    pool = next((p for p in pools if p.name == form.get("pool")), None)
     try:
-        if pool is None:
-            raise Invalid(f"pool: no node pool named '{form.get('pool')}'")
-        quota = PoolQuota(
-            node_pool_id=pool.id,
-            node_pool_name=pool.name,
-            gpu=Quota(
-                deserved=_float_or_none(form, "deserved"),
-                limit=_float_or_none(form, "limit"),
-                over_quota_weight=_float_or_none(form, "weight"),
-            ),
-        )
+        quota = _pool_quota(form)
         await session.run(
-            functools.partial(state.org.set_project_resources, merge=True), project_id, [quota]
+            functools.partial(session.state.org.set_project_resources, merge=True),
+            project_id,
+            [quota],
         )
     except Invalid as exc:
         context = await _projects_context(session)
         return _render(request, session, "projects.html", 400, message=exc.message,
                        issues=exc.issues, failed_project=project_id, **context)  # fmt: skip
+    return _see("/projects")
+
+
+@router.post("/departments/{department_id}/quota")
+@_page
+async def set_department_quota(request: Request, department_id: str) -> Response:
+    """A department's quota, as `PATCH .../departments/{id}/resources`: the service's rules
+    (the permission above the department) and messages; its warnings (more than the pool
+    has) are shown on the page."""
+    session, form = await _post(request)
+    try:
+        quota = _pool_quota(form)
+        _, warnings = await session.run(
+            functools.partial(session.state.org.set_department_resources, merge=True),
+            department_id,
+            [quota],
+        )
+    except Invalid as exc:
+        context = await _projects_context(session)
+        return _render(request, session, "projects.html", 400, message=exc.message,
+                       issues=exc.issues, failed_department=department_id, **context)  # fmt: skip
+    if warnings:
+        context = await _projects_context(session)
+        return _render(request, session, "projects.html", warnings=warnings, **context)
     return _see("/projects")
 
 
@@ -692,14 +774,59 @@ async def _access_context(session: Session) -> dict[str, Any]:
     rules = await maybe(
         state.identity.list_access_rules, RuleSelection(), ListQuery(limit=MAX_LIMIT)
     )
+    may = functools.partial(allowed_somewhere, session.principal)
     return {
         "accounts": await maybe(state.identity.list_service_accounts),
         "users": users[0] if users else None,
         "rules": rules[0] if rules else None,
-        "can_create_account": allowed_somewhere(
-            session.principal, ResourceType.service_account, Action.create
-        ),
+        "roles": await maybe(state.identity.roles) or (),
+        "scopes": await _scopes(session),
+        "can_create_account": may(ResourceType.service_account, Action.create),
+        "can_delete_account": may(ResourceType.service_account, Action.delete),
+        "can_create_user": may(ResourceType.users, Action.create),
+        "can_delete_user": may(ResourceType.users, Action.delete),
+        "can_create_rule": may(ResourceType.access_rules, Action.create),
+        "can_delete_rule": may(ResourceType.access_rules, Action.delete),
+        "access_form": {},
     }
+
+
+async def _scopes(session: Session) -> list[tuple[str, str]]:
+    """The scopes a new access rule may name, as (`type:id`, label), tenant first."""
+    state = session.state
+    out = [(f"tenant:{state.settings.tenant_id}", "tenant"), (f"cluster:{state.cluster_id}",
+           "cluster")]  # fmt: skip
+    with contextlib.suppress(Forbidden):
+        departments, _ = await session.run(state.org.list_departments, ListQuery(limit=MAX_LIMIT))
+        out += [(f"department:{d.id}", f"department {d.name}") for d in departments]
+    with contextlib.suppress(Forbidden):
+        out += [(f"project:{p.id}", f"project {p.name}") for p in await _projects(session)]
+    return out
+
+
+async def _access_refused(
+    request: Request, session: Session, exc: Invalid, form: dict[str, str]
+) -> Response:
+    """The access page again with the service's 400; the form's fields kept, but never a
+    password."""
+    kept = {k: v for k, v in form.items() if k not in ("password", CSRF_FIELD)}
+    context = await _access_context(session)
+    context["access_form"] = kept
+    return _render(request, session, "access.html", 400, message=exc.message,
+                   issues=exc.issues, **context)  # fmt: skip
+
+
+def _wire_checked(model: Any, body: dict[str, Any]) -> Any:
+    """The body as the API's request model would take it: its issues are the API's 400."""
+    parsed, issues = wire_issues(model, body)
+    if parsed is None:
+        raise Invalid("The request body is invalid; see complianceIssues", issues)
+    return parsed
+
+
+def _confirmed(form: dict[str, str]) -> None:
+    if form.get("confirm") != "yes":
+        raise Invalid("confirm: tick the box to confirm the deletion")
 
 
 @router.get("/access")
@@ -727,6 +854,79 @@ async def create_service_account(request: Request) -> Response:
     )  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@router.post("/access/service-accounts/{account_id}/delete")
+@_page
+async def delete_service_account(request: Request, account_id: str) -> Response:
+    session, form = await _post(request)
+    _confirmed(form)
+    await session.run(session.state.identity.delete_service_account, account_id)
+    return _see("/access")
+
+
+@router.post("/access/users")
+@_page
+async def create_user(request: Request) -> Response:
+    """A new user with the password the administrator sets (the password policy applies);
+    the password is never shown back."""
+    session, form = await _post(request)
+    try:
+        username = _wire_checked(UserCreationRequest, {"email": form.get("username", "")}).email
+        password = form.get("password", "")
+        await session.run(session.state.identity.create_user, username, password)
+    except Invalid as exc:
+        return await _access_refused(request, session, exc, form)
+    return _see("/access")
+
+
+@router.post("/access/users/{user_id}/delete")
+@_page
+async def delete_user(request: Request, user_id: str) -> Response:
+    session, form = await _post(request)
+    _confirmed(form)
+    await session.run(session.state.identity.delete_user, user_id)
+    return _see("/access")
+
+
+@router.post("/access/rules")
+@_page
+async def create_access_rule(request: Request) -> Response:
+    """An access rule as `POST /api/v1/authorization/access-rules` takes it."""
+    session, form = await _post(request)
+    scope_type, _, scope_id = form.get("scope", "").partition(":")
+    role = form.get("role", "").strip()
+    body = {
+        "subjectType": form.get("subjectType", ""),
+        "subjectId": form.get("subjectId", "").strip(),
+        "roleId": int(role) if re.fullmatch(r"-?\d{1,10}", role) else role,
+        "scopeType": scope_type,
+        "scopeId": scope_id,
+    }
+    try:
+        fields = _wire_checked(AccessRuleCreationFields, body)
+        await session.run(
+            functools.partial(
+                session.state.identity.create_access_rule,
+                subject_type=fields.subjectType.value,
+                subject_id=fields.subjectId,
+                role_id=fields.roleId,
+                scope_type=fields.scopeType.value,
+                scope_id=fields.scopeId,
+            )
+        )
+    except Invalid as exc:
+        return await _access_refused(request, session, exc, form)
+    return _see("/access")
+
+
+@router.post("/access/rules/{rule_id}/delete")
+@_page
+async def delete_access_rule(request: Request, rule_id: str) -> Response:
+    session, form = await _post(request)
+    _confirmed(form)
+    await session.run(session.state.identity.delete_access_rule, rule_id)
+    return _see("/access")
 
 
 @router.get("/audit")

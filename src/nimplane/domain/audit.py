@@ -33,6 +33,12 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, str | None], ...] = tuple(
         (rf"^/workloads/{_ID}/(stop|resume|scale|patch)$", ResourceType.inferences, "update"),
         (rf"^/projects/{_ID}/quota$", ResourceType.project, "update"),
         (r"^/access/service-accounts$", ResourceType.service_account, "create"),
+        (rf"^/departments/{_ID}/quota$", ResourceType.department, "update"),
+        (rf"^/access/service-accounts/{_ID}/delete$", ResourceType.service_account, "delete"),
+        (r"^/access/users$", ResourceType.users, "create"),
+        (rf"^/access/users/{_ID}/delete$", ResourceType.users, "delete"),
+        (r"^/access/rules$", ResourceType.access_rules, "create"),
+        (rf"^/access/rules/{_ID}/delete$", ResourceType.access_rules, "delete"),
     )
 )
 
