@@ -18,7 +18,7 @@ from nimplane.settings import KubernetesSettings
 from nimplane.wiring import build_state
 from tests.support import kube
 from tests.support.operator_double import OperatorDouble
-from tests.support.org import PROJECTS, gpu, ok
+from tests.support.org import DEPARTMENTS, PROJECTS, gpu, ok
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.kube
@@ -85,6 +85,8 @@ def test_a_quota_change_changes_the_project_queue(
             return None
         return queue["spec"]["resources"]["gpu"]["quota"]
 
+    # on Kubernetes nothing is seeded from a node count nimplane does not know at start
+    ok(kube_app.put(f"{DEPARTMENTS}/1/resources", json=[gpu(8)], headers=admin))
     ok(kube_app.put(f"{PROJECTS}/1/resources", json=[gpu(3)], headers=admin))
     wait_until(lambda: gpu_quota() == 3, "the queue has quota 3")
 
