@@ -41,11 +41,12 @@ def _model_source(spec: Mapping[str, Any]) -> str:
 
 
 def _restart_times(crash_since: datetime, now: datetime) -> list[datetime]:
-    """When the container crashed and was restarted, up to `now` (Kubernetes' back-off: 10 s
-    doubling up to 5 minutes)."""
+    """When the container crashed and was restarted, up to `now`: Kubernetes' back-off (10 s
+    doubling up to 5 minutes), counted as `model.observe` counts its restarts."""
+    seconds = max(0.0, (now - crash_since).total_seconds())
     times = [crash_since]
     elapsed, backoff = 0.0, CRASH_BACKOFF_START
-    while crash_since + timedelta(seconds=elapsed + backoff) <= now:
+    while elapsed + backoff <= seconds:
         elapsed += backoff
         times.append(crash_since + timedelta(seconds=elapsed))
         backoff = min(CRASH_BACKOFF_MAX, backoff * 2)
@@ -56,7 +57,8 @@ def container_log(pod: Pod, spec: Mapping[str, Any], now: datetime) -> list[str]
     """Every line the pod's NIM container has printed by `now`, oldest first."""
     plan, started = pod.plan, pod.started_at
     pulled = started + timedelta(seconds=plan.pull_seconds)
-    if plan.pull_error is not None or now < pulled:
+    crashed = pod.faults.crash_since is not None and pod.faults.crash_since <= now
+    if plan.pull_error is not None or (now < pulled and not crashed):
         return []
     image = str(spec.get("image", ""))
     model = served_model(image)
@@ -89,7 +91,7 @@ def container_log(pod: Pod, spec: Mapping[str, Any], now: datetime) -> list[str]
             when = at + timedelta(seconds=n * probe.period_seconds)
             lines.append((when, f'WARNING "GET {PROBE_PATH} HTTP/1.1" 503 Service Unavailable'))
     if faults.crash_since is not None:
-        for n, at in enumerate(_restart_times(faults.crash_since, now)):
+        for n, at in enumerate(_restart_times(faults.crash_since, now) if crashed else ()):
             if n:
                 lines.append((at, f"INFO Restarting the container (restart {n})"))
             lines.append((at, "ERROR CUDA error: an illegal memory access was encountered"))
@@ -106,4 +108,4 @@ def tail_of(lines: list[str], tail: int | None) -> list[str]:
     """The last `tail` lines (None: all)."""
     if tail is None:
         return lines
-    return lines[len(lines) - tail :] if tail else []
+    return lines[max(0, len(lines) - tail) :] if tail else []
