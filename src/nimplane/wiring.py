@@ -45,6 +45,7 @@ from nimplane.services.seeding import gives_quota_to, seed_from_config
 from nimplane.services.sign_in import SignInGuard, SignInLimits
 from nimplane.services.simulator_admin import SimulatorAdmin
 from nimplane.services.tokens import TokenService
+from nimplane.services.workload_endpoints import WorkloadEndpoints
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
 from nimplane.settings import AuthSettings, Settings
@@ -297,5 +298,6 @@ def _build_services(
             workers.wake,
         ),
         sign_in=sign_in_guard(settings.auth, auth),
+        endpoints=WorkloadEndpoints(workloads, cluster),
         inline_reads=engine.dialect.name == "sqlite",
     )

@@ -17,6 +17,7 @@ from nimplane.services.org import OrgService
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.simulator_admin import SimulatorAdmin
 from nimplane.services.tokens import TokenService
+from nimplane.services.workload_endpoints import WorkloadEndpoints
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
 from nimplane.settings import Settings
@@ -37,12 +38,13 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
     store = SqlStore(engine)
     cluster = SimulatedCluster()
     auth = Authenticator(store, TokenService(b"k" * 32, issuer="nimplane", ttl_seconds=3600), 0)
+    workloads = WorkloadService(store, SimulatedCluster())
     state = AppState(
         settings=settings,
         engine=engine,
         store=store,
         auth=auth,
-        workloads=WorkloadService(store, SimulatedCluster()),
+        workloads=workloads,
         audit=AuditService(store, 1),
         org=OrgService(store, SimulatedCluster()),
         cluster=SimulatedCluster(),
@@ -55,6 +57,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         workers=BackgroundWorkers([]),
         simulator=SimulatorAdmin(store, SimulatedFaults(), (), "1", utc_now),
         sign_in=sign_in_guard(settings.auth, auth),
+        endpoints=WorkloadEndpoints(workloads, cluster),
     )
     with TestClient(create_app(settings, state=state)) as client:
         assert client.get("/healthz").status_code == 200

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.requests import Request
@@ -201,6 +202,13 @@ def test_api_conforms_to_its_document(
     if negative_at(case, ParameterLocation.HEADER):
         authenticated = False
     headers = {"Authorization": f"Bearer {admin_token}"} if authenticated else None
+    if case.operation.path.endswith("/proxy/{path}"):
+        # 503 is the documented answer of a service with no ready pod (none runs here); a
+        # 500 still fails
+        checks = [*EXCLUDED_CHECKS, not_a_server_error]
+        response = case.call_and_validate(headers=headers, excluded_checks=checks)
+        assert response.status_code in {*range(200, 500), 503}, response.text
+        return
     case.call_and_validate(headers=headers, excluded_checks=EXCLUDED_CHECKS)
 
 

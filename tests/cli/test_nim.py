@@ -317,14 +317,6 @@ def test_dry_run_prints_the_manifests_and_creates_nothing(cli: Cli) -> None:
     assert cli("inference", "nim", "describe", "dry").exit_code == Exit.NOT_FOUND
 
 
-@pytest.mark.parametrize("verb", ["logs", "port-forward"])
-def test_logs_and_port_forward_say_they_are_not_served(cli: Cli, verb: str) -> None:
-    result = cli("inference", "nim", verb, "anything")
-    assert result.exit_code == Exit.ERROR
-    assert result.stderr.count("\n") == 1
-    assert "not available" in result.stderr
-
-
 def test_quiet_prints_nothing_on_success(cli: Cli) -> None:
     result = cli("inference", "nim", "submit", "zeta", *BASE, "-q")
     assert result.exit_code == 0

@@ -4,7 +4,7 @@ and a failing reconcile backs off exponentially."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimplane.api.state import AppState
-from nimplane.domain.backend import ClusterError, DesiredState, Observation
+from nimplane.domain.backend import ClusterError, DesiredState, Forwarded, Observation
 from nimplane.domain.cluster import Node
 from nimplane.domain.ports import ClusterBackend
 from nimplane.domain.workloads import Workload
@@ -225,6 +225,21 @@ class _Refusing:
 
     def metrics(self, workload_ids: Sequence[str]) -> dict[str, tuple[str, float]]:
         return self._inner.metrics(workload_ids)
+
+    def logs(
+        self, workload: Workload, pod_name: str, *, tail: int | None, container: str
+    ) -> list[str]:
+        return self._inner.logs(workload, pod_name, tail=tail, container=container)
+
+    def forward(
+        self,
+        workload: Workload,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> Forwarded:
+        return self._inner.forward(workload, method, path, body, headers)
 
 
 @pytest.mark.parametrize(

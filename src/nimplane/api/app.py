@@ -21,6 +21,7 @@ from nimplane.api.routes import (
     clusters,
     health,
     metrics,
+    nim_service_endpoints,
     nim_services,
     node_pools,
     org_units,
@@ -86,6 +87,7 @@ def create_app(
     for module in (
         tokens,
         nim_services,
+        nim_service_endpoints,
         workload_batch,
         workloads,
         org_units,

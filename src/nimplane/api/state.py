@@ -18,6 +18,7 @@ from nimplane.services.org import OrgService
 from nimplane.services.scheduling import SchedulingService
 from nimplane.services.sign_in import SignInGuard
 from nimplane.services.simulator_admin import SimulatorAdmin
+from nimplane.services.workload_endpoints import WorkloadEndpoints
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService
 from nimplane.settings import Settings
@@ -51,6 +52,8 @@ class AppState:
     """Fault injection and metrics on the simulated cluster (System administrators only)."""
     sign_in: SignInGuard
     """The token grants behind the sign-in rate limits and the hashing bound."""
+    endpoints: WorkloadEndpoints
+    """A workload's container logs and forwarded HTTP requests (the cluster's)."""
     inline_reads: bool = False
     """Reads may run on the event loop: true for SQLite, whose WAL reads are local and never
     block; PostgreSQL reads go through the worker threads."""

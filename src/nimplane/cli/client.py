@@ -180,12 +180,18 @@ class Client:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An authenticated call; a 401 refreshes the token once and retries. Errors raise."""
+        response = self.call(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise api_error(response)
+        return response
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An authenticated call whose answer is returned whatever its status (a 401 refreshes
+        the token once and retries); only an unreachable server or a refused refresh raise."""
         response = self._call(method, path, **kwargs)
         if response.status_code == 401:
             self.refresh()
             response = self._call(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise api_error(response)
         return response
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -24,6 +25,7 @@ from nimplane.cli.flags import (
     flag_rules,
     update_issues,
 )
+from nimplane.cli.forward import PortForward
 from nimplane.cli.output import (
     Format,
     Table,
@@ -756,19 +758,75 @@ def history(name: NameArg, project: ProjectOpt = None) -> None:
 def logs(
     name: NameArg,
     project: ProjectOpt = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream (not served).")] = False,
+    pod: Annotated[
+        str | None, typer.Option("--pod", help="The pod (default: the service's first).")
+    ] = None,
+    tail: Annotated[
+        int | None, typer.Option("--tail", min=0, help="Only the last N lines.")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C stops).")
+    ] = False,
 ) -> None:
-    """A NIM service's container logs (not served by this backend yet)."""
-    raise CliError("logs are not available: this nimplane backend cannot serve container logs")
+    """A NIM service's container log (its NIM container, one pod), oldest first."""
+    api = client()
+    try:
+        workload = resolve.workload(api, name, project)
+        path = f"/api/v2/workloads/nim-services/{workload['id']}/logs"
+        lines = _log_lines(api, path, pod, tail)
+        _print_lines(lines)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a follow
+            while follow:
+                time.sleep(POLL_SECONDS * 2)
+                new = _after(_log_lines(api, path, pod, None), lines[-1] if lines else None)
+                _print_lines(new)
+                lines += new
+    finally:
+        api.close()
+
+
+def _log_lines(api: Client, path: str, pod: str | None, tail: int | None) -> list[str]:
+    params = {k: v for k, v in {"pod": pod, "tail": tail}.items() if v is not None}
+    return api.request("GET", path, params=params).text.splitlines()
+
+
+def _after(lines: list[str], last: str | None) -> list[str]:
+    """The lines after the last one printed (all of them when it is gone: a new container)."""
+    if last is None or last not in lines:
+        return lines
+    return lines[len(lines) - lines[::-1].index(last) :]
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line, flush=True)
 
 
 def port_forward(
     name: NameArg,
     project: ProjectOpt = None,
-    port: Annotated[list[str] | None, typer.Option(help="LOCAL:REMOTE or PORT.")] = None,
+    port: Annotated[
+        str,
+        typer.Option(
+            help="The local port (LOCAL, or Run:ai's LOCAL:REMOTE: the service's serving port "
+            "is always the one reached); 0 picks a free one."
+        ),
+    ] = "8000",
 ) -> None:
-    """Forward a local port to a NIM service (not served by this backend yet)."""
-    raise CliError("port-forward is not available: this nimplane backend cannot forward ports")
+    """Forward http://127.0.0.1:LOCAL to a NIM service through nimplane (HTTP GET and POST,
+    with this context's token) until Ctrl-C."""
+    local, _, _remote = port.partition(":")
+    if not local.isdigit() or int(local) > 65535:
+        raise CliError(f"--port {port}: LOCAL must be a port number (0-65535)", Exit.USAGE)
+    api = client()
+    try:
+        workload = resolve.workload(api, name, project)
+        forwarder = PortForward(api, str(workload["id"]), int(local))
+        print(f"Forwarding {forwarder.url} -> NIM service {workload['name']}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            forwarder.serve_forever()
+    finally:
+        api.close()
 
 
 command(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, NamedTuple
 
 from nimplane.domain.conditions import Condition
 from nimplane.domain.scheduling.model import GangPlacement
@@ -119,10 +119,20 @@ class ClusterError(Exception):
         self.retryable = retryable
 
 
+class Forwarded(NamedTuple):
+    """A NIM service's answer to one HTTP request forwarded to it (`ClusterBackend.forward`)."""
+
+    status: int
+    headers: dict[str, str]
+    """The answer's headers worth passing on (`content-type` at least), lower-case names."""
+    body: bytes
+
+
 __all__ = [
     "POD_PHASES",
     "ClusterError",
     "DesiredState",
+    "Forwarded",
     "Observation",
     "ObservedPod",
     "PendingReason",

@@ -16,6 +16,11 @@ def pod_name(workload_name: str, replica: int, index: int) -> str:
     return base if index == 0 else f"{base}-{index}"
 
 
+def container_name(workload_name: str) -> str:
+    """The NIM container of every pod of a service: the NIM Operator names it `<name>-ctr`."""
+    return f"{workload_name}-ctr"
+
+
 def pod_template(spec: Mapping[str, Any]) -> str:
     """What a pod is made from: the spec without the replica count and the autoscaling policy
     (changing those adds or removes pods, it does not replace them)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 from nimplane.domain.access import Scope
 from nimplane.domain.audit import AuditEntry
-from nimplane.domain.backend import ClusterError, DesiredState, Observation
+from nimplane.domain.backend import ClusterError, DesiredState, Forwarded, Observation
 from nimplane.domain.cluster import Node
 from nimplane.domain.errors import ComplianceIssue
 from nimplane.domain.events import WorkloadEvent
@@ -426,6 +426,25 @@ class ClusterBackend(Protocol):
     def metrics(self, workload_ids: Sequence[str]) -> dict[str, tuple[str, float]]:
         """The autoscaler's readings (metric, value) by workload id; {} where the cluster
         scales by itself (the NIM Operator's HPA on Kubernetes)."""
+
+    def logs(
+        self, workload: Workload, pod_name: str, *, tail: int | None, container: str
+    ) -> list[str]:
+        """The last `tail` lines (None: all) of one container's log in one of the workload's
+        pods, oldest first, each with its timestamp. NotFound for a pod or container the
+        workload does not have; ClusterError when the cluster cannot read it."""
+
+    def forward(
+        self,
+        workload: Workload,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> Forwarded:
+        """Send one HTTP request (`path` from the root, e.g. `/v1/models`) to the workload's
+        NIM service and return its answer, whatever its status. Unavailable when no pod is
+        ready to serve; ClusterError when the cluster cannot reach it."""
 
 
 @dataclass(frozen=True)

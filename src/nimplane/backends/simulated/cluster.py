@@ -13,19 +13,22 @@ Kubernetes shows a pod's last reported status.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final, cast
 
 from nimplane.backends.simulated.controller import ClusterState, converge, observed_pod
-from nimplane.backends.simulated.model import Pod, Timings, last_reported
+from nimplane.backends.simulated.endpoint import answer, served_model
+from nimplane.backends.simulated.logs import container_log, tail_of
+from nimplane.backends.simulated.model import Pod, Stage, Timings, last_reported
 from nimplane.backends.simulated.storage import SqlSimRepo
 from nimplane.config_file import SimulatorConfig
-from nimplane.domain.backend import ClusterError, DesiredState, Observation
+from nimplane.domain.backend import ClusterError, DesiredState, Forwarded, Observation
 from nimplane.domain.cluster import Node
+from nimplane.domain.errors import NotFound, Unavailable
 from nimplane.domain.events import WorkloadEvent
-from nimplane.domain.pods import pod_template
+from nimplane.domain.pods import container_name, pod_template
 from nimplane.domain.ports import PodFaultState, Transaction
 from nimplane.domain.workloads import Workload
 from nimplane.storage.store import SqlStore, SqlTransaction
@@ -61,6 +64,10 @@ def timings_from(config: SimulatorConfig) -> Timings:
     )
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _repo(tx: Transaction) -> SqlSimRepo:
     """The simulator's tables in the store's transaction (an adapter: it knows the store is
     SQL)."""
@@ -85,14 +92,21 @@ class SimulatedCluster:
         nodes: tuple[Node, ...] | None = None,
         store: SqlStore | None = None,
         timings: Timings | None = None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._nodes = default_nodes() if nodes is None else nodes
         self._store = store
         self.timings = timings or Timings()
+        self._clock = clock
+        """The instant container logs are read at (`sync` and `observe` are handed theirs)."""
 
     def with_timings(self, timings: Timings) -> SimulatedCluster:
         """The same cluster whose new pods take these times."""
-        return SimulatedCluster(self._nodes, self._store, timings)
+        return SimulatedCluster(self._nodes, self._store, timings, self._clock)
+
+    def with_clock(self, clock: Callable[[], datetime]) -> SimulatedCluster:
+        """The same cluster reading its containers' logs at `clock()`."""
+        return SimulatedCluster(self._nodes, self._store, self.timings, clock)
 
     def _need_store(self) -> SqlStore:
         if self._store is None:
@@ -174,6 +188,44 @@ class SimulatedCluster:
             return {}
         with self._store.read() as tx:
             return _repo(tx).metrics(workload_ids)
+
+    def logs(
+        self, workload: Workload, pod_name: str, *, tail: int | None, container: str
+    ) -> list[str]:
+        """The simulated NIM container's log up to now (`logs.container_log`)."""
+        with self._need_store().read() as tx:
+            pod = next((p for p in _repo(tx).pods_of(workload.id) if p.name == pod_name), None)
+        if pod is None:
+            raise NotFound(f"Workload {workload.name} has no pod {pod_name}.")
+        if container != container_name(workload.name):
+            raise NotFound(
+                f"Pod {pod_name} has no container {container}: its NIM container is "
+                f"{container_name(workload.name)}."
+            )
+        if pod.faults.node_lost or pod.last_stage == Stage.NODE_LOST:
+            raise ClusterError(f"node {pod.node} is not ready", retryable=True)
+        return tail_of(container_log(pod, workload.spec, self._clock()), tail)
+
+    def forward(
+        self,
+        workload: Workload,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> Forwarded:
+        """The simulated NIM endpoint's answer (`endpoint.answer`), once a pod of the workload
+        is ready (as last synced, what the Service's endpoints would route to)."""
+        with self._need_store().read() as tx:
+            pods = _repo(tx).pods_of(workload.id)
+        if not any(p.last_stage == Stage.READY for p in pods):
+            raise Unavailable(
+                f"Workload {workload.name} has no ready pod to serve the request yet."
+            )
+        route = path.partition("?")[0]
+        return answer(
+            served_model(str(workload.spec.get("image", ""))), method, route, body, self._clock()
+        )
 
 
 class SimulatedFaults:
