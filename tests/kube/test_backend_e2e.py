@@ -86,7 +86,7 @@ def test_a_quota_change_changes_the_project_queue(
         return queue["spec"]["resources"]["gpu"]["quota"]
 
     # on Kubernetes nothing is seeded from a node count nimplane does not know at start
-    ok(kube_app.put(f"{DEPARTMENTS}/1/resources", json=[gpu(8)], headers=admin))
+    ok(kube_app.put(f"{DEPARTMENTS}/1/resources", json=[gpu(64)], headers=admin))
     ok(kube_app.put(f"{PROJECTS}/1/resources", json=[gpu(3)], headers=admin))
     wait_until(lambda: gpu_quota() == 3, "the queue has quota 3")
 

@@ -19,6 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from nimplane.backends.kubernetes.logs import read_pod_log
 from nimplane.domain.backend import ClusterError
 
 FIELD_MANAGER: Final = "nimplane"
@@ -185,6 +186,48 @@ class KubeApi:
             return response
 
         return self._call(what, patch)
+
+    def pod_log(self, namespace: str, pod: str, *, tail: int | None, container: str) -> list[str]:
+        """A container's log lines (`logs.read_pod_log`)."""
+        return read_pod_log(
+            self._core, namespace, pod, tail=tail, container=container, timeout=self.timeout
+        )
+
+    def service_proxy(
+        self,
+        namespace: str,
+        service: str,
+        port: int,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP request to a Service through the API server's service proxy
+        (`/api/v1/namespaces/{ns}/services/{name}:{port}/proxy/{path}`): the answer's status,
+        lower-case headers and body, whatever the status. A 503 of the API server itself
+        (no endpoint ready, the service unreachable) is a retryable `ClusterError`."""
+        what = f"proxy {method} {path} to Service {namespace}/{service}:{port}"
+        url_path = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path}"
+        try:
+            method_, url, header_params, _, _ = self.api.param_serialize(
+                method, url_path, header_params=dict(headers), auth_settings=["BearerToken"]
+            )
+            response = self.api.call_api(
+                method_,
+                url,
+                header_params=header_params,
+                body=body or None,
+                _request_timeout=self.timeout,
+            )
+            data = response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exc:
+            raise api_error(exc, what) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise transport_error(exc, what) from exc
+        raw_headers = response.getheaders() or {}  # type: ignore[no-untyped-call]
+        answer_headers = {k.lower(): v for k, v in raw_headers.items()}
+        return int(response.status), answer_headers, bytes(data or b"")
 
     def delete(
         self, kind: Kind, namespace: str | None, name: str, *, foreground: bool = True

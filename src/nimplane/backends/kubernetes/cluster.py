@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
@@ -29,8 +29,9 @@ from nimplane.backends.kubernetes.client import (
     KubeApi,
     KubeError,
 )
-from nimplane.domain.backend import ClusterError, DesiredState, Observation
+from nimplane.domain.backend import ClusterError, DesiredState, Forwarded, Observation
 from nimplane.domain.cluster import Node
+from nimplane.domain.errors import Invalid, NotFound, Unavailable
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.kubernetes.observe import (
     WorkloadObjects,
@@ -55,6 +56,8 @@ MANAGED_BY: Final = f"{MANAGED_BY_KEY}=nimplane"
 EVENT_KINDS: Final = frozenset({"Pod", "NIMService", "PodGroup"})
 EVENT_SOURCE: Final = "kubernetes"
 RESYNC_SECONDS: Final = 600.0
+DEFAULT_SERVING_PORT: Final = 8000
+"""A stored spec always names its port (the API's defaults); this is for one that does not."""
 """After this long, what was applied is applied again even if nothing seems changed."""
 MAX_UNRESOLVED: Final = 5000
 EVENT_ID_NAMESPACE: Final = uuid.UUID("2f1d7c0e-8a4b-4f57-9a51-6c1b0b6e4a10")
@@ -213,6 +216,45 @@ class KubernetesCluster:
         if not self.synced:
             raise ClusterError("the cluster has not been listed yet", retryable=True)
         return {wid: self._observe_one(wid) for wid in workload_ids}
+
+    def logs(
+        self, workload: Workload, pod_name: str, *, tail: int | None, container: str
+    ) -> list[str]:
+        """A container's log in one of the workload's pods, read by the API server from the
+        pod's kubelet (`KubeApi.pod_log`)."""
+        if pod_name not in {pod.name for pod in self._observe_one(workload.id).pods}:
+            raise NotFound(f"Workload {workload.name} has no pod {pod_name}.")
+        namespace = self.settings.namespace_of(workload.project)
+        return self.api.pod_log(namespace, pod_name, tail=tail, container=container)
+
+    def forward(
+        self,
+        workload: Workload,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> Forwarded:
+        """Through the API server's service proxy to the Service the NIM Operator names after
+        the NIMService, on its serving port, once a pod of the workload is ready."""
+        route = path.partition("?")[0]
+        if any(part in {".", ".."} for part in route.split("/")):
+            raise Invalid(f"path {route}: '.' and '..' segments are not forwarded")
+        if not any(pod.ready for pod in self._observe_one(workload.id).pods):
+            raise Unavailable(
+                f"Workload {workload.name} has no ready pod to serve the request yet."
+            )
+        port = int((workload.spec.get("servingPort") or {}).get("port", DEFAULT_SERVING_PORT))
+        status, answer_headers, answer = self.api.service_proxy(
+            self.settings.namespace_of(workload.project),
+            workload.name,
+            port,
+            method,
+            path,
+            body,
+            dict(headers),
+        )
+        return Forwarded(status, answer_headers, answer)
 
     def teardown(self, workload: Workload) -> bool:
         """Delete the workload's objects (foreground: the operator's children first); True
