@@ -20,6 +20,7 @@ from nimplane.backends.kubernetes import KubeApi, KubernetesCluster
 from nimplane.backends.kubernetes.cache import Informer
 from nimplane.backends.kubernetes.client import NIM_SERVICE, QUEUE, Gone, Kind
 from nimplane.domain.backend import ClusterError, DesiredState, Observation
+from nimplane.domain.errors import Invalid, NotFound, Unavailable
 from nimplane.domain.kubernetes import ClusterSettings
 from nimplane.domain.org import Quota
 from nimplane.domain.workloads import DesiredPhase, Phase, Project, Workload, WorkloadStatus
@@ -598,3 +599,30 @@ def test_values_beyond_the_bmp_and_c1_controls_are_applied_as_given(
 
     (applied,) = read_nim(custom, workload)["spec"]["env"]
     assert applied == {"name": "GREETING", "value": value}
+
+
+def test_logs_and_forward_go_through_the_api_server(
+    cluster: KubernetesCluster, double: OperatorDouble
+) -> None:
+    """Logs are read by the API server from the pod's kubelet, requests go through its
+    service proxy. There are no kubelets and no Service here: the API server's refusals come
+    back (a ClusterError naming the pod; the proxy's own 404 or 503), which shows the route."""
+    workload = make_workload(new_project())
+    synced_ok(cluster, workload)
+    wait_until(lambda: len(observation(cluster, workload).pods) == 1, "the double made a pod")
+    (pod,) = observation(cluster, workload).pods
+    with pytest.raises(NotFound):
+        cluster.logs(workload, "no-such-pod", tail=10, container=f"{workload.name}-ctr")
+    with pytest.raises(Unavailable):
+        cluster.forward(workload, "GET", "/v1/models", b"", {})
+    with pytest.raises(Invalid):
+        cluster.forward(workload, "GET", "/v1/../../api/v1/secrets", b"", {})
+
+    double.make_ready(workload.project.namespace, workload.name)
+    wait_until(lambda: observation(cluster, workload).pods[0].ready, "the pod is ready")
+
+    with pytest.raises(ClusterError) as unreadable:
+        cluster.logs(workload, pod.name, tail=10, container=f"{workload.name}-ctr")
+    assert pod.name in str(unreadable.value)
+    answer = cluster.forward(workload, "GET", "/v1/models", b"", {"Accept": "application/json"})
+    assert answer.status in {404, 503}, answer
