@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy import Engine
 
 from nimplane.api.state import AppState
+from nimplane.backends.kubernetes import KubernetesCluster, build_cluster
 from nimplane.backends.simulated import SimulatedCluster, SimulatedFaults, timings_from
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.kubernetes import CrdChecker, KubernetesManifests
@@ -33,6 +34,7 @@ from nimplane.services.bootstrap import (
     has_service_account,
     seed_organisation,
 )
+from nimplane.services.cluster_sync import ClusterChanges, QueueSyncService
 from nimplane.services.identity import IdentityService
 from nimplane.services.lifecycle import LifecycleService, LifecycleSettings
 from nimplane.services.org import OrgService
@@ -127,6 +129,16 @@ def seed_default_quota(store: SqlStore, org: OrgService, cluster: SimulatedClust
     quota = (PoolQuota(node_pool_name=DEFAULT_NODE_POOL, gpu=Quota(deserved=gpus)),)
     org.set_resources("department", DEFAULT_UNIT_ID, quota)
     org.set_resources("project", DEFAULT_UNIT_ID, quota)
+
+
+def kubernetes_backend(
+    settings: Settings, store: SqlStore, wake_lifecycle: Callable[[], None]
+) -> KubernetesCluster:
+    """The Kubernetes backend (`backend: kubernetes`, not started: the background workers
+    start its watches). A change it watches makes its workloads due and wakes the lifecycle
+    loop. Raises when the kubeconfig (or in-cluster config) cannot be loaded."""
+    changes = ClusterChanges(store, utc_now, wake_lifecycle)
+    return build_cluster(settings.kubernetes, store=store, on_change=changes)
 
 
 NIM_SERVICE_CRD_ENV = "NIMPLANE_NIM_SERVICE_CRD"
@@ -233,7 +245,12 @@ def _build_services(
     )
     scheduler_loop.work = scheduling.run_cycle
     lifecycle_loop.work = lifecycle.run_pass
-    workers = BackgroundWorkers([scheduler_loop, lifecycle_loop])
+    watches: list[KubernetesCluster] = []
+    if settings.backend == "kubernetes":  # KAI places the pods: the loop syncs its queues
+        kube = kubernetes_backend(settings, store, lifecycle_loop.wake)
+        scheduler_loop.work = QueueSyncService(store, kube).run
+        watches.append(kube)
+    workers = BackgroundWorkers([scheduler_loop, lifecycle_loop], watches)
     workloads = WorkloadService(
         store,
         cluster,

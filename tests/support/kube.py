@@ -169,3 +169,40 @@ def _wait_established(crds: client.ApiextensionsV1Api, names: set[str]) -> None:
         if not pending:
             return
     raise KubeStartError(f"CRDs not Established after {ESTABLISHED_TIMEOUT_S} s: {pending}")
+
+
+class PausedServer:
+    """A kube-apiserver stopped while its etcd keeps running, to be started again with the
+    same command line (same address, certificates and data): an outage, not a new cluster."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._pid_file = run_dir / "kube-apiserver.pid"
+        pid = int(self._pid_file.read_text().strip())
+        self._argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        os.kill(pid, 15)
+        try:
+            os.waitpid(pid, 0)  # not our child when the script started it: poll instead
+        except ChildProcessError:
+            _wait_gone(pid)
+
+    def resume(self) -> None:
+        """Start the same kube-apiserver again (readiness is the caller's to wait for)."""
+        log = (self.run_dir / "kube-apiserver.log").open("ab")
+        process = subprocess.Popen(
+            [a.decode() for a in self._argv], stdout=log, stderr=log, start_new_session=True
+        )
+        self._pid_file.write_text(f"{process.pid}\n")
+
+
+def _wait_gone(pid: int) -> None:
+    from tests.support.waiting import wait_until
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+    wait_until(gone, f"kube-apiserver {pid} stopped")

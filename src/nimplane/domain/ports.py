@@ -469,6 +469,15 @@ class Leadership(Protocol):
         """Enter to try to hold `name`: yields True when this caller holds it for the block."""
 
 
+class QueueSync(Protocol):
+    """Where the organisation becomes the cluster scheduler's queues (KAI `Queue` objects on
+    Kubernetes, where KAI-Scheduler places the pods rather than nimplane's scheduler)."""
+
+    def sync_queues(self, departments: Sequence[Department], projects: Sequence[OrgProject]) -> int:
+        """Make the cluster's queues equal to these units; how many stale queues went. Raises
+        `domain.backend.ClusterError` when the cluster refuses or cannot be reached."""
+
+
 class ManifestCheck(Protocol):
     """What a workload becomes on Kubernetes, and whether the NIM Operator can use it: every
     create and PATCH is checked, on every backend (`domain.kubernetes.KubernetesManifests`)."""
