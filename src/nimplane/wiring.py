@@ -23,6 +23,7 @@ from nimplane.backends.simulated import SimulatedCluster, SimulatedFaults, timin
 from nimplane.domain.cluster import DEFAULT_NODE_POOL
 from nimplane.domain.kubernetes import CrdChecker, KubernetesManifests
 from nimplane.domain.org import PoolQuota, Quota
+from nimplane.domain.ports import ClusterBackend
 from nimplane.domain.ratelimit import Rate
 from nimplane.domain.scheduling import SchedulerConfig
 from nimplane.metrics import Metrics, WorkloadPhaseCollector
@@ -230,9 +231,14 @@ def _build_services(
         observe_cycle=metrics.scheduling_cycle.observe,
         on_placed=lifecycle_loop.wake,
     )
+    backend: ClusterBackend = cluster
+    kube: KubernetesCluster | None = None
+    if settings.backend == "kubernetes":  # the lifecycle engine drives the Kubernetes backend
+        kube = kubernetes_backend(settings, store, lifecycle_loop.wake)
+        backend = kube
     lifecycle = LifecycleService(
         store,
-        cluster,
+        backend,
         utc_now,
         LifecycleSettings(
             lease_seconds=settings.lifecycle.lease_seconds,
@@ -246,14 +252,13 @@ def _build_services(
     scheduler_loop.work = scheduling.run_cycle
     lifecycle_loop.work = lifecycle.run_pass
     watches: list[KubernetesCluster] = []
-    if settings.backend == "kubernetes":  # KAI places the pods: the loop syncs its queues
-        kube = kubernetes_backend(settings, store, lifecycle_loop.wake)
+    if kube is not None:  # KAI places the pods: the loop syncs its queues
         scheduler_loop.work = QueueSyncService(store, kube).run
         watches.append(kube)
     workers = BackgroundWorkers([scheduler_loop, lifecycle_loop], watches)
     workloads = WorkloadService(
         store,
-        cluster,
+        backend,
         on_change=workers.wake,
         first_look_after=timedelta(seconds=settings.lifecycle.resync_seconds),
         manifests=manifest_check(settings, os.environ if environ is None else environ),

@@ -1,10 +1,13 @@
 """nimplane on the Kubernetes backend, end to end through its HTTP API, against the session's
 kube-apiserver with the operator double: create -> the NIMService applied -> the double
-reports it ready -> `Running` with running pods; suspend -> 0 replicas -> `Stopped`; resume;
-delete -> objects gone, workload torn down; a project's quota change -> its Queue changes."""
+reports it ready -> `Running` with running pods; PATCH -> `Updating` -> `Running`; suspend ->
+0 replicas -> `Stopped`; resume; delete -> objects gone, workload torn down; a project's
+quota change -> its Queue changes; a restart of nimplane, an outage of the API server and
+another field manager's change; failures and KAI's pending reasons shown on the workload."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +19,10 @@ from nimplane.api.app import create_app
 from nimplane.api.state import AppState
 from nimplane.settings import KubernetesSettings
 from nimplane.wiring import build_state
+from tests.conftest import nim_request
 from tests.support import kube
 from tests.support.operator_double import OperatorDouble
-from tests.support.org import PROJECTS, gpu, ok
+from tests.support.org import NIM, PROJECTS, gpu, ok
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.kube
@@ -90,3 +94,91 @@ def test_a_quota_change_changes_the_project_queue(
 
     ok(kube_app.put(f"{PROJECTS}/1/resources", json=[gpu(5)], headers=admin))
     wait_until(lambda: gpu_quota() == 5, "the queue has quota 5")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def create(app: TestClient, headers: dict[str, str], name: str, **spec: Any) -> str:
+    created = ok(app.post(NIM, json=nim_request(name, **spec), headers=headers), 202)
+    workload_id: str = created["metadata"]["id"]
+    return workload_id
+
+
+def batch(app: TestClient, headers: dict[str, str], action: str, workload_id: str) -> None:
+    body = ok(
+        app.post(f"{V1}/batch", json={"ids": [workload_id], "action": action}, headers=headers)
+    )
+    assert not body.get("failed"), body
+
+
+def env_of(found: dict[str, Any] | None) -> dict[str, str]:
+    assert found is not None
+    return {e["name"]: e.get("value", "") for e in found["spec"].get("env") or []}
+
+
+def test_create_patch_suspend_resume_delete_through_the_api(
+    kube_app: TestClient,
+    admin: dict[str, str],
+    kube_api: k8s.ApiClient,
+    double: OperatorDouble,
+) -> None:
+    custom = k8s.CustomObjectsApi(kube_api)
+    name = unique("e2e")
+    share = {"gpuRequestType": "portion", "gpuPortionRequest": 0.5, "cpuCoreRequest": 0.5}
+    wid = create(kube_app, admin, name, compute=share)
+
+    # 1. applied in the project's namespace, as KAI and the NIM Operator need it
+    wait_until(lambda: nim(custom, name) is not None, "the NIMService is applied")
+    applied = nim(custom, name)
+    assert applied is not None
+    assert applied["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "nimplane"
+    assert applied["metadata"]["labels"]["nimplane.io/workload-id"] == wid
+    assert applied["metadata"]["labels"]["nimplane.io/project-id"] == "1"
+    spec = applied["spec"]
+    assert spec["schedulerName"] == "kai-scheduler"
+    assert spec["labels"]["kai.scheduler/queue"] == "default"
+    assert spec["annotations"]["gpu-fraction"] == "0.5"
+    assert spec["replicas"] == 1
+    assert spec["resources"]["requests"]["cpu"] == "500m"
+    assert "nvidia.com/gpu" not in spec["resources"].get("limits", {})  # KAI shares the GPU
+
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Initializing"), "Initializing")
+    double.make_ready(NAMESPACE, name)
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Running"), "Running")
+    running = workload(kube_app, admin, wid)
+    assert running["runningPods"] == 1
+    assert running["urls"] == [f"http://{name}.{NAMESPACE}.svc.cluster.local:8000"]
+    (pod,) = ok(kube_app.get(f"{V1}/{wid}/pods", headers=admin))["pods"]
+    assert (pod["nodeName"], pod["ready"], pod["k8sPhase"]) == ("double-node-0", True, "Running")
+
+    # 2. a PATCH is applied again; Updating until the new generation is ready
+    env = [{"name": "NIM_LOG_LEVEL", "value": "DEBUG"}]
+    ok(
+        kube_app.patch(f"{NIM}/{wid}", json={"spec": {"environmentVariables": env}}, headers=admin),
+        202,
+    )
+    wait_until(lambda: env_of(nim(custom, name)).get("NIM_LOG_LEVEL") == "DEBUG", "re-applied")
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Running"), "Running on the new template")
+    records = ok(kube_app.get(f"{V1}/{wid}/history", headers=admin))["records"]
+    phases = [r["spec"]["phaseUpdate"]["phase"] for r in records if "phaseUpdate" in r["spec"]]
+    assert "Updating" in phases
+
+    # 3. suspend -> 0 replicas -> Stopped; resume -> Running
+    batch(kube_app, admin, "suspend", wid)
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Stopped"), "Stopped")
+    stopped = nim(custom, name)
+    assert stopped is not None
+    assert stopped["spec"]["replicas"] == 0
+    batch(kube_app, admin, "resume", wid)
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Running"), "Running again")
+    resumed = nim(custom, name)
+    assert resumed is not None
+    assert resumed["spec"]["replicas"] == 1
+
+    # 4. delete -> foreground delete -> objects gone -> torn down
+    ok(kube_app.delete(f"/api/v2/workloads/{wid}", headers=admin), 202)
+    wait_until(lambda: nim(custom, name) is None, "the NIMService is gone")
+    listed = lambda: [w["id"] for w in ok(kube_app.get(V1, headers=admin))["workloads"]]  # noqa: E731
+    wait_until(lambda: wid not in listed(), "the workload is torn down")
