@@ -7,6 +7,7 @@ another field manager's change; failures and KAI's pending reasons shown on the 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -32,14 +33,14 @@ GROUP, VERSION, PLURAL = "apps.nvidia.com", "v1alpha1", "nimservices"
 NAMESPACE = "runai-default"
 
 
-@pytest.fixture
-def kube_app(state: AppState, kube_server: kube.KubeServer) -> Iterator[TestClient]:
-    """nimplane on the Kubernetes backend, its loops and watches running, on the session's
-    database."""
+@contextlib.contextmanager
+def nimplane_on(state: AppState, server: kube.KubeServer) -> Iterator[TestClient]:
+    """A nimplane on the Kubernetes backend of `server`, its loops and watches running, on
+    the session's database (a new one each time: a restart)."""
     settings = state.settings.model_copy(
         update={
             "backend": "kubernetes",
-            "kubernetes": KubernetesSettings(kubeconfig=kube_server.kubeconfig),
+            "kubernetes": KubernetesSettings(kubeconfig=server.kubeconfig),
         }
     )
     built = build_state(settings)
@@ -48,6 +49,14 @@ def kube_app(state: AppState, kube_server: kube.KubeServer) -> Iterator[TestClie
             yield running
     finally:
         built.close()
+
+
+@pytest.fixture
+def kube_app(state: AppState, kube_server: kube.KubeServer) -> Iterator[TestClient]:
+    """nimplane on the Kubernetes backend, its loops and watches running, on the session's
+    database."""
+    with nimplane_on(state, kube_server) as running:
+        yield running
 
 
 @pytest.fixture
@@ -182,3 +191,121 @@ def test_create_patch_suspend_resume_delete_through_the_api(
     wait_until(lambda: nim(custom, name) is None, "the NIMService is gone")
     listed = lambda: [w["id"] for w in ok(kube_app.get(V1, headers=admin))["workloads"]]  # noqa: E731
     wait_until(lambda: wid not in listed(), "the workload is torn down")
+
+
+def test_a_restart_of_nimplane_misses_nothing(
+    state: AppState,
+    kube_server: kube.KubeServer,
+    admin: dict[str, str],
+    double: OperatorDouble,
+) -> None:
+    name = unique("restart")
+    with nimplane_on(state, kube_server) as first:
+        wid = create(first, admin, name)
+        wait_until(lambda: phase_is(first, admin, wid, "Initializing"), "Initializing")
+
+    double.make_ready(NAMESPACE, name)  # while nimplane is down
+
+    with nimplane_on(state, kube_server) as second:
+        wait_until(lambda: phase_is(second, admin, wid, "Running"), "Running after the restart")
+        assert workload(second, admin, wid)["runningPods"] == 1
+
+
+def test_another_managers_change_is_taken_back(
+    kube_app: TestClient, admin: dict[str, str], kube_api: k8s.ApiClient, double: OperatorDouble
+) -> None:
+    custom = k8s.CustomObjectsApi(kube_api)
+    name = unique("taken")
+    env = [{"name": "NIM_LOG_LEVEL", "value": "INFO"}]
+    wid = create(kube_app, admin, name, environmentVariables=env)
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Initializing"), "Initializing")
+    double.make_ready(NAMESPACE, name)
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Running"), "Running")
+
+    # the fields nimplane sets, taken over by force (a field nimplane never set stays the
+    # other manager's: server-side apply removes only what the applier owned)
+    changed = {"replicas": 3, "env": [{"name": "NIM_LOG_LEVEL", "value": "DEBUG"}]}
+    custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NAMESPACE,
+        PLURAL,
+        name,
+        {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NIMService", "spec": changed},
+        field_manager="someone-else",
+        force=True,
+        _content_type=kube.APPLY_PATCH,
+    )
+
+    def taken_back() -> bool:
+        found = nim(custom, name)
+        return (
+            found is not None
+            and found["spec"]["replicas"] == 1
+            and env_of(found).get("NIM_LOG_LEVEL") == "INFO"
+        )
+
+    wait_until(taken_back, "nimplane applied its NIMService again")
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Running"), "Running")
+
+
+def set_pod_waiting(kube_api: k8s.ApiClient, name: str, reason: str, message: str) -> None:
+    """As a kubelet that cannot pull the image would report it."""
+    core = k8s.CoreV1Api(kube_api)
+    pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"app.kubernetes.io/name={name}")
+    for pod in pods.items:
+        waiting = {"waiting": {"reason": reason, "message": message}}
+        status = {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": pod.spec.containers[0].name,
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": pod.spec.containers[0].image,
+                    "imageID": "",
+                    "state": waiting,
+                }
+            ],
+        }
+        core.patch_namespaced_pod_status(
+            pod.metadata.name,
+            NAMESPACE,
+            {"status": status},
+            _content_type="application/merge-patch+json",
+        )
+
+
+def test_failures_and_pending_reasons_are_shown_on_the_workload(
+    kube_app: TestClient, admin: dict[str, str], kube_api: k8s.ApiClient, double: OperatorDouble
+) -> None:
+    # an image that cannot be pulled fails the workload, the kubelet's message says why
+    pulled = unique("pull")
+    wid = create(kube_app, admin, pulled)
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Initializing"), "Initializing")
+    set_pod_waiting(kube_api, pulled, "ErrImagePull", "manifest unknown: llama:1.3.3")
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Failed"), "Failed")
+    failed = workload(kube_app, admin, wid)
+    assert "manifest unknown" in failed["phaseMessage"]
+
+    # the NIM Operator's Failed condition: its reason and message shown
+    broken = unique("broken")
+    other = create(kube_app, admin, broken)
+    wait_until(lambda: phase_is(kube_app, admin, other, "Initializing"), "Initializing")
+    double.fail(NAMESPACE, broken, "NIMCacheNotFound", "no llama-cache")
+    wait_until(
+        lambda: "NIMCacheNotFound" in workload(kube_app, admin, other)["phaseMessage"],
+        "the operator's reason shown",
+    )
+
+    # KAI cannot place the pods: its PodGroup condition is the pending message
+    waiting = unique("pending")
+    third = create(kube_app, admin, waiting)
+    double.unschedulable(NAMESPACE, waiting, "queue default is over its quota")
+    wait_until(lambda: phase_is(kube_app, admin, third, "Pending"), "Pending")
+    wait_until(
+        lambda: (
+            workload(kube_app, admin, third)["phaseMessage"] == "queue default is over its quota"
+        ),
+        "KAI's reason shown",
+    )
