@@ -8,8 +8,10 @@ another field manager's change; failures and KAI's pending reasons shown on the 
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,7 +125,8 @@ def batch(app: TestClient, headers: dict[str, str], action: str, workload_id: st
 
 
 def env_of(found: dict[str, Any] | None) -> dict[str, str]:
-    assert found is not None
+    if found is None:
+        return {}
     return {e["name"]: e.get("value", "") for e in found["spec"].get("env") or []}
 
 
@@ -309,3 +312,63 @@ def test_failures_and_pending_reasons_are_shown_on_the_workload(
         ),
         "KAI's reason shown",
     )
+
+
+@pytest.fixture
+def second_server(tmp_path: Path) -> Iterator[kube.KubeServer]:
+    """A kube-apiserver of this test's own (it is stopped and started), with the CRDs."""
+    run_dir = tmp_path / "kube-run"
+    server = kube.start(run_dir)
+    try:
+        kube.install_crds(server, tmp_path / "crds")
+        yield server
+    finally:
+        kube.stop(run_dir)
+
+
+def reconcile_errors(app: TestClient, headers: dict[str, str]) -> float:
+    text = app.get("/metrics", headers=headers).text
+    found = re.search(r"^nimplane_reconcile_errors_total ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_an_outage_of_the_api_server_is_retried_and_recovered(
+    state: AppState, second_server: kube.KubeServer, admin: dict[str, str]
+) -> None:
+    name = unique("outage")
+    with (
+        OperatorDouble(second_server.configuration) as double,
+        nimplane_on(state, second_server) as app,
+    ):
+        wid = create(app, admin, name)
+        wait_until(lambda: phase_is(app, admin, wid, "Initializing"), "Initializing")
+        double.make_ready(NAMESPACE, name)
+        wait_until(lambda: phase_is(app, admin, wid, "Running"), "Running")
+        errors = reconcile_errors(app, admin)
+
+        paused = kube.PausedServer(second_server.run_dir)
+        env = [{"name": "NIM_LOG_LEVEL", "value": "DEBUG"}]
+        patch = {"spec": {"environmentVariables": env}}
+        ok(app.patch(f"{NIM}/{wid}", json=patch, headers=admin), 202)
+        wait_until(lambda: reconcile_errors(app, admin) > errors, "a sync failed and is retried")
+        assert workload(app, admin, wid)["phase"] != "Failed"
+
+        paused.resume()
+        with k8s.ApiClient(second_server.configuration) as api:
+            custom = k8s.CustomObjectsApi(api)
+            wait_until(
+                lambda: env_of(nim_or_none(custom, name)).get("NIM_LOG_LEVEL") == "DEBUG",
+                "applied once the server is back",
+            )
+        wait_until(lambda: phase_is(app, admin, wid, "Running"), "Running after the outage")
+        records = ok(app.get(f"{V1}/{wid}/history", headers=admin))["records"]
+        phases = [r["spec"]["phaseUpdate"]["phase"] for r in records if "phaseUpdate" in r["spec"]]
+        assert "Failed" not in phases
+
+
+def nim_or_none(custom: k8s.CustomObjectsApi, name: str) -> dict[str, Any] | None:
+    """The NIMService, or None while the server does not answer yet."""
+    try:
+        return nim(custom, name)
+    except Exception:
+        return None
