@@ -271,6 +271,13 @@ def test_a_cluster_error_never_changes_the_phase(
             False,
             id="stopped",
         ),
+        pytest.param(
+            workload(desired=DesiredPhase.Stopped),
+            Observation(present=True),
+            Phase.Stopped,
+            False,
+            id="stopped-object-kept-at-zero-replicas",
+        ),
     ],
 )
 def test_going_away(

@@ -232,17 +232,17 @@ def decide(desired: DesiredState, observed: Observation | ClusterError, now: dat
 
 
 def _going_away(desired: DesiredState, observation: Observation, now: datetime) -> Decision:
-    """Stopped or deleted: Stopping/Deleting while anything is left, then Stopped or torn
-    down."""
+    """Stopped or deleted: Stopping while pods are left, then Stopped (a stopped workload's
+    objects stay, scaled to zero: the NIMService on Kubernetes); Deleting while anything is
+    left, then torn down."""
     workload = desired.workload
     status = workload.status
     decision = Decision()
-    left = observation.present or bool(observation.pods)
     if workload.deleted_at is not None or workload.desired_phase is DesiredPhase.Deleted:
         target, message = Phase.Deleting, "Tearing down"
-        decision.torn_down = not left
+        decision.torn_down = not (observation.present or observation.pods)
     else:
-        target, message = (Phase.Stopping if left else Phase.Stopped), None
+        target, message = (Phase.Stopping if observation.pods else Phase.Stopped), None
     new = _with_phase(status, target, message, None, now, decision)
     new = replace(
         new,
