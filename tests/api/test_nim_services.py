@@ -8,6 +8,8 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
+from nimplane.api.state import AppState
+from nimplane.domain.backend import ClusterError
 from tests.conftest import nim_request
 
 NIM = "/api/v2/workloads/nim-services"
@@ -414,3 +416,30 @@ def test_token_is_checked_before_the_body(client: TestClient, method: str) -> No
         method, path, content=b"{broken", headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 401
+
+
+def test_a_cluster_that_cannot_be_reached_is_503_for_pods_and_leaves_a_delete_to_the_engine(
+    client: TestClient, admin: dict, state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backend raising ClusterError (Kubernetes down, or not listed yet): reading the
+    pods is a 503 naming the workload; a delete is still accepted, and the lifecycle engine
+    tears the workload down once the cluster answers."""
+    wid = create(client, admin, nim_request("unreachable"))["metadata"]["id"]
+
+    def refuse(*_: object, **__: object) -> None:
+        raise ClusterError("connection refused", retryable=True)
+
+    backend = state.workloads._backend
+    monkeypatch.setattr(backend, "observe", refuse)
+    monkeypatch.setattr(backend, "teardown", refuse)
+    pods = client.get(f"/api/v1/workloads/{wid}/pods", headers=admin)
+    assert pods.status_code == 503
+    assert "unreachable" in pods.json()["message"]
+    deleted = client.delete(f"/api/v2/workloads/{wid}", headers=admin)
+    assert deleted.status_code == 202, deleted.text
+    stored = state.workloads._store
+    with stored.read() as tx:
+        workload = tx.workloads.get(wid, include_deleted=True)
+    assert workload is not None
+    assert workload.deleted_at is not None
+    assert workload.torn_down_at is None

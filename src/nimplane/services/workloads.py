@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nimplane.domain.backend import ObservedPod
+from nimplane.domain.backend import ClusterError, ObservedPod
 from nimplane.domain.catalog import DEFAULT_CATEGORIES, NIM_WORKLOAD_TYPE
 from nimplane.domain.defaults import apply_defaults
 from nimplane.domain.errors import (
@@ -24,6 +24,7 @@ from nimplane.domain.errors import (
     Conflict,
     Invalid,
     NotFound,
+    Unavailable,
 )
 from nimplane.domain.events import WorkloadEvent
 from nimplane.domain.history import HistoryRecord, PhaseUpdate
@@ -309,7 +310,10 @@ class WorkloadService:
             now = self._clock()
             current = _load(tx, principal, workload_id, Action.delete)
             _check_version(current, if_match)
-            gone = self._backend.teardown(current)
+            try:
+                gone = self._backend.teardown(current)
+            except ClusterError:  # unreachable now: the lifecycle engine tears it down later
+                gone = False
             deleted = replace(
                 current,
                 desired_phase=DesiredPhase.Deleted,
@@ -395,7 +399,11 @@ class WorkloadService:
         (like Kubernetes' pod status, what was last reported)."""
         with self._store.read() as tx:
             workload = _load(tx, principal, workload_id, Action.read)
-        observed = self._backend.observe([workload.id], self._clock()).get(workload.id)
+        try:
+            observed = self._backend.observe([workload.id], self._clock()).get(workload.id)
+        except ClusterError as exc:
+            message = f"The cluster cannot say what runs for {workload.name}: {exc}"
+            raise Unavailable(message) from exc
         return workload, observed.pods if observed is not None else ()
 
     def count_by_phase(self) -> dict[str, int]:
