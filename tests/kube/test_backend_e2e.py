@@ -174,10 +174,12 @@ def test_create_patch_suspend_resume_delete_through_the_api(
         202,
     )
     wait_until(lambda: env_of(nim(custom, name)).get("NIM_LOG_LEVEL") == "DEBUG", "re-applied")
+    # the double rolls as a Deployment does: the old pod serves until the new one is ready
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Updating"), "Updating")
+    double.make_ready(NAMESPACE, name)
     wait_until(lambda: phase_is(kube_app, admin, wid, "Running"), "Running on the new template")
-    records = ok(kube_app.get(f"{V1}/{wid}/history", headers=admin))["records"]
-    phases = [r["spec"]["phaseUpdate"]["phase"] for r in records if "phaseUpdate" in r["spec"]]
-    assert "Updating" in phases
+    (pod,) = ok(kube_app.get(f"{V1}/{wid}/pods", headers=admin))["pods"]
+    assert pod["ready"] is True
 
     # 3. suspend -> 0 replicas -> Stopped; resume -> Running
     batch(kube_app, admin, "suspend", wid)
@@ -362,6 +364,7 @@ def test_an_outage_of_the_api_server_is_retried_and_recovered(
                 lambda: env_of(nim_or_none(custom, name)).get("NIM_LOG_LEVEL") == "DEBUG",
                 "applied once the server is back",
             )
+        double.make_ready(NAMESPACE, name)  # the new template's pod
         wait_until(lambda: phase_is(app, admin, wid, "Running"), "Running after the outage")
         records = ok(app.get(f"{V1}/{wid}/history", headers=admin))["records"]
         phases = [r["spec"]["phaseUpdate"]["phase"] for r in records if "phaseUpdate" in r["spec"]]

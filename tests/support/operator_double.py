@@ -29,7 +29,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kubernetes import client, watch
@@ -52,6 +52,8 @@ class Wanted:
     state: str  # Ready | NotReady | Failed | Unschedulable
     reason: str = ""
     message: str = ""
+    template: str | None = None
+    """The template hash the state was set on (bound at the first reconcile after it)."""
 
 
 class OperatorDouble:
@@ -213,11 +215,17 @@ class OperatorDouble:
                     _content_type=MERGE,
                 )
             return
+        template = (spec.get("labels") or {}).get(self.template_label)
         wanted = self._wanted.get((namespace, name), Wanted("Pending"))
+        if wanted.template is None:
+            wanted = self._wanted[(namespace, name)] = replace(wanted, template=template)
         replicas = _replicas(spec)
-        pods = self._scale_pods(namespace, name, spec, replicas, wanted)
+        rolling = wanted.template != template and wanted.state == "Ready"
+        fresh = replace(wanted, state="Pending") if rolling else wanted
+        surge = wanted.template if rolling else None
+        pods = self._scale_pods(namespace, name, spec, replicas, fresh, surge=surge)
         for pod in pods:
-            self._pod_status(pod, wanted)
+            self._pod_status(pod, fresh)
         self._service_status(nim, replicas, wanted)
 
     def _pods(self, namespace: str, name: str) -> list[Any]:
@@ -231,14 +239,19 @@ class OperatorDouble:
         spec: dict[str, Any] | None,
         replicas: int,
         wanted: Wanted | None = None,
+        *,
+        surge: str | None = None,
     ) -> list[Any]:
-        """Delete old-template and surplus pods, create missing ones; the pods kept."""
+        """Delete old-template and surplus pods, create missing ones; the pods of the
+        current template. Pods of the `surge` template are kept too (a rollout under way)."""
         template = ((spec or {}).get("labels") or {}).get(self.template_label)
-        kept = []
+        kept, surging = [], 0
         for pod in self._pods(namespace, name):
-            labels = pod.metadata.labels or {}
-            if len(kept) < replicas and labels.get(self.template_label) == template:
+            hashed = (pod.metadata.labels or {}).get(self.template_label)
+            if len(kept) < replicas and hashed == template:
                 kept.append(pod)
+            elif surge is not None and surging < replicas and hashed == surge:
+                surging += 1
             else:
                 self._delete_pod(namespace, pod.metadata.name)
         while spec is not None and len(kept) < replicas:
