@@ -256,11 +256,14 @@ def _build_services(
     if kube is not None:  # KAI places the pods: the scheduler loop syncs its queues instead
         scheduler_loop.work = QueueSyncService(store, kube).run
     workers = BackgroundWorkers([scheduler_loop, lifecycle_loop], [kube] if kube else [])
+    # a new workload waits for nimplane's scheduler to place it; on Kubernetes nothing does
+    # (KAI places its pods once applied): the lifecycle engine applies it at once
+    first_look = 0.0 if kube is not None else settings.lifecycle.resync_seconds
     workloads = WorkloadService(
         store,
         backend,
         on_change=workers.wake,
-        first_look_after=timedelta(seconds=settings.lifecycle.resync_seconds),
+        first_look_after=timedelta(seconds=first_look),
         manifests=manifest_check(settings, os.environ if environ is None else environ),
     )
     metrics.registry.register(WorkloadPhaseCollector(workloads.count_by_phase))

@@ -6,6 +6,7 @@ for the official `kubernetes` Python client."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -172,15 +173,17 @@ def _wait_established(crds: client.ApiextensionsV1Api, names: set[str]) -> None:
 
 
 class PausedServer:
-    """A kube-apiserver stopped while its etcd keeps running, to be started again with the
-    same command line (same address, certificates and data): an outage, not a new cluster."""
+    """A kube-apiserver killed while its etcd keeps running, to be started again with the
+    same command line (same address, certificates and data): an outage, not a new cluster.
+    Killed, not terminated: a crash is the outage to survive, and a graceful stop waits a
+    minute for the open watches to drain."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self._pid_file = run_dir / "kube-apiserver.pid"
         pid = int(self._pid_file.read_text().strip())
         self._argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        os.kill(pid, 15)
+        os.kill(pid, signal.SIGKILL)
         try:
             os.waitpid(pid, 0)  # not our child when the script started it: poll instead
         except ChildProcessError:
