@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from kubernetes import client as k8s
 
+from nimplane.api.app import create_app
 from nimplane.api.state import AppState
 from nimplane.backends.kubernetes import KubeApi, KubernetesCluster
 from nimplane.domain.backend import DesiredState
@@ -80,6 +81,30 @@ def test_a_cluster_change_makes_the_workload_due_and_wakes_the_lifecycle(
     )
     assert workload_id in [wid for wid, _ in claimed]
     assert woken == [True]
+
+
+def test_a_new_workload_is_due_at_once_on_kubernetes(
+    state: AppState, client: TestClient, admin: dict[str, str], kube_state: AppState
+) -> None:
+    """Nothing of nimplane's places a workload on Kubernetes (KAI does, once it is applied):
+    the lifecycle engine takes it at once, where the simulated cluster's first waits for the
+    scheduler's answer."""
+
+    def due_now(app: TestClient, name: str) -> bool:
+        created = ok(app.post(NIM, json=nim_request(name), headers=admin), 202)
+        now = utc_now()
+        claimed = app_state(app).store.write(
+            lambda tx: tx.workloads.claim_due("t", now, now + timedelta(seconds=30), 1000)
+        )
+        return created["metadata"]["id"] in [wid for wid, _ in claimed]
+
+    def app_state(app: TestClient) -> AppState:
+        found: AppState = app.app.state.nimplane  # type: ignore[attr-defined]
+        return found
+
+    with TestClient(create_app(kube_state.settings, state=kube_state)) as on_kube:
+        assert due_now(on_kube, f"due-{uuid.uuid4().hex[:6]}")
+    assert not due_now(client, f"due-{uuid.uuid4().hex[:6]}")
 
 
 def test_cluster_events_are_recorded_once_also_across_a_restart(
