@@ -142,8 +142,10 @@ def test_every_endpoint_needs_a_token(client: TestClient, state: AppState, path:
 @pytest.mark.parametrize(
     ("role", "scope", "allowed"),
     [
-        pytest.param("ML engineer", "project", False, id="engineer-of-a-project"),
-        pytest.param("Viewer", "department", False, id="viewer-of-a-department"),
+        # a cluster is read from beneath too: a project's engineer sees what it runs on
+        pytest.param("ML engineer", "project", True, id="engineer-of-a-project"),
+        pytest.param("Viewer", "department", True, id="viewer-of-a-department"),
+        pytest.param("Viewer", "gone-project", False, id="viewer-of-a-project-that-is-gone"),
         pytest.param("Viewer", "cluster", True, id="viewer-of-the-cluster"),
         pytest.param("ML engineer", "tenant", True, id="engineer-of-the-tenant"),
     ],
@@ -153,6 +155,7 @@ def test_who_may_read(
 ) -> None:
     scope_type, scope_id = {
         "project": ("project", "1"),
+        "gone-project": ("project", "999"),
         "department": ("department", "1"),
         "cluster": ("cluster", cluster_id(state)),
         "tenant": ("tenant", str(state.settings.tenant_id)),

@@ -335,7 +335,9 @@ def test_every_endpoint_needs_a_token(
 @pytest.mark.parametrize(
     ("role", "scope", "reads", "writes"),
     [
-        pytest.param("ML engineer", "project", False, False, id="engineer-of-a-project"),
+        # node pools are read from beneath too: a project's engineer picks from them
+        pytest.param("ML engineer", "project", True, False, id="engineer-of-a-project"),
+        pytest.param("Viewer", "gone-project", False, False, id="viewer-of-a-project-gone"),
         pytest.param("Viewer", "cluster", True, False, id="viewer-of-the-cluster"),
         pytest.param("Department administrator", "tenant", True, False, id="department-admin"),
         pytest.param("System administrator", "cluster", True, True, id="system-administrator"),
@@ -353,6 +355,7 @@ def test_who_may_do_what(
     pool = node_pool(client, admin, "h100")
     scope_type, scope_id = {
         "project": ("project", "1"),
+        "gone-project": ("project", "999"),
         "cluster": ("cluster", cluster_id(state)),
         "tenant": ("tenant", str(state.settings.tenant_id)),
     }[scope]

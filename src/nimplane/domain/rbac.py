@@ -8,7 +8,7 @@ beneath it (system > tenant > cluster > department > project).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -198,6 +198,33 @@ def is_allowed(principal: Principal, resource_type: str, action: Action, where: 
     return any(
         role_allows(rule.role_name, resource_type, action)
         and where.contains(rule.scope_type, rule.scope_id)
+        for rule in principal.rules
+    )
+
+
+PHYSICAL: Final = frozenset({ResourceType.cluster, ResourceType.nodepools, ResourceType.nodes})
+"""What a cluster is made of: read from beneath too (`sees_physical`)."""
+
+
+def sees_physical(
+    principal: Principal,
+    resource_type: ResourceType,
+    where: ScopePath,
+    cluster_of: Callable[[str, str], str | None],
+) -> bool:
+    """Whether the principal may read a cluster, its node pools or its nodes at `where`: a
+    rule granting the read there, or in a department or project of that cluster (a project's
+    ML engineer sees the node pools and nodes its workloads may run on, as Run:ai's UI shows a
+    project-scoped user). `cluster_of(scope_type, scope_id)` names the cluster of a department
+    or project (None when it is gone)."""
+    if resource_type not in PHYSICAL:
+        raise ValueError(f"{resource_type.value} is not a physical resource")
+    if is_allowed(principal, resource_type, Action.read, where):
+        return True
+    return any(
+        role_allows(rule.role_name, resource_type, Action.read)
+        and rule.scope_type in (ScopeType.department, ScopeType.project)
+        and cluster_of(rule.scope_type, rule.scope_id) == where.cluster_id
         for rule in principal.rules
     )
 

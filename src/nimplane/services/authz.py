@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nimplane.domain.errors import Forbidden
 from nimplane.domain.identity import Principal
-from nimplane.domain.rbac import Action, ResourceType, ScopePath, is_allowed
+from nimplane.domain.ports import Transaction
+from nimplane.domain.rbac import (
+    Action,
+    ResourceType,
+    ScopePath,
+    ScopeType,
+    is_allowed,
+    sees_physical,
+)
 from nimplane.domain.workloads import Project
 
 
@@ -25,4 +35,31 @@ def require(
         raise Forbidden(
             f"You do not have sufficient permissions: {action.value} {resource_type.value} "
             f"in {what}."
+        )
+
+
+def cluster_of_scope(tx: Transaction) -> Callable[[str, str], str | None]:
+    """The cluster of a department or project scope, read in `tx` (None for another scope, or
+    one that is gone)."""
+
+    def cluster_of(scope_type: str, scope_id: str) -> str | None:
+        if scope_type == ScopeType.project:
+            project = tx.org.project(scope_id)
+            return project.cluster_id if project else None
+        if scope_type == ScopeType.department:
+            department = tx.org.department(scope_id)
+            return department.cluster_id if department else None
+        return None
+
+    return cluster_of
+
+
+def require_physical(
+    tx: Transaction, principal: Principal, resource_type: ResourceType, where: ScopePath, what: str
+) -> None:
+    """Forbidden unless the principal may read the cluster's `resource_type` at `where`, or
+    from one of its departments or projects (`sees_physical`)."""
+    if not sees_physical(principal, resource_type, where, cluster_of_scope(tx)):
+        raise Forbidden(
+            f"You do not have sufficient permissions: read {resource_type.value} in {what}."
         )

@@ -10,7 +10,7 @@ from nimplane.domain.identity import Principal
 from nimplane.domain.org import Cluster, Department, NodePool, OrgProject
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
 from nimplane.domain.rbac import Action, ResourceType, is_allowed
-from nimplane.services.authz import require
+from nimplane.services.authz import require, require_physical
 from nimplane.services.workloads import Clock, utc_now
 
 INVALID_MESSAGE = "The request is invalid; see complianceIssues"
@@ -74,7 +74,11 @@ def _node_pool(tx: Transaction, principal: Principal, pool_id: str, action: Acti
     pool = tx.org.node_pool(pool_id)
     if pool is None:
         raise NotFound(f"Node pool {pool_id} not found.")
-    require(principal, ResourceType.nodepools, action, pool.scope, f"cluster '{pool.cluster_name}'")
+    where = f"cluster '{pool.cluster_name}'"
+    if action is Action.read:
+        require_physical(tx, principal, ResourceType.nodepools, pool.scope, where)
+    else:
+        require(principal, ResourceType.nodepools, action, pool.scope, where)
     return pool
 
 

@@ -18,8 +18,8 @@ from nimplane.domain.org import (
 )
 from nimplane.domain.ports import Transaction
 from nimplane.domain.queries import ListQuery, run_query
-from nimplane.domain.rbac import Action, ResourceType, is_allowed
-from nimplane.services.authz import require
+from nimplane.domain.rbac import Action, ResourceType, sees_physical
+from nimplane.services.authz import cluster_of_scope, require
 from nimplane.services.org._common import OrgParts, _in, _invalid_if, _node_pool, _target_cluster
 
 
@@ -36,10 +36,12 @@ class NodePoolOps(OrgParts):
 
     def list_node_pools(self, principal: Principal, query: ListQuery) -> tuple[list[NodePool], int]:
         with self._store.read() as tx:
-            pools = self._pools(tx)
-        readable = [
-            p for p in pools if is_allowed(principal, ResourceType.nodepools, Action.read, p.scope)
-        ]
+            cluster_of = cluster_of_scope(tx)
+            readable = [
+                p
+                for p in self._pools(tx)
+                if sees_physical(principal, ResourceType.nodepools, p.scope, cluster_of)
+            ]
         return run_query(readable, query, node_pool_field, lambda p: (p.name,))
 
     def get_node_pool(self, principal: Principal, pool_id: str) -> NodePool:
