@@ -377,3 +377,29 @@ def nim_or_none(custom: k8s.CustomObjectsApi, name: str) -> dict[str, Any] | Non
         return nim(custom, name)
     except Exception:
         return None
+
+
+def test_logs_come_from_the_cluster_and_there_is_no_simulator(
+    kube_app: TestClient, admin: dict[str, str], double: OperatorDouble
+) -> None:
+    """On Kubernetes the API's logs route reads through the API server (no kubelet answers
+    here: a 503 naming the pod, where the simulated cluster would print its log lines), and
+    fault injection, a simulated cluster's, is a 404 saying why."""
+    name = unique("logs")
+    wid = create(kube_app, admin, name)
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Initializing"), "Initializing")
+    double.make_ready(NAMESPACE, name)
+    wait_until(lambda: phase_is(kube_app, admin, wid, "Running"), "Running")
+    (pod,) = ok(kube_app.get(f"{V1}/{wid}/pods", headers=admin))["pods"]
+
+    logs = kube_app.get(f"{NIM}/{wid}/logs", params={"pod": pod["name"]}, headers=admin)
+    assert logs.status_code == 503, logs.text
+    assert pod["name"] in logs.json()["message"]
+
+    for method, path in [
+        ("GET", "/api/v1/simulator/nodes"),
+        ("POST", "/api/v1/simulator/nodes/double-node-0/fail"),
+    ]:
+        refused = kube_app.request(method, path, headers=admin)
+        assert refused.status_code == 404, (path, refused.text)
+        assert "runs on Kubernetes" in refused.json()["message"]

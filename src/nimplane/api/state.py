@@ -38,7 +38,7 @@ class AppState:
     audit: AuditService
     org: OrgService
     cluster: ClusterBackend
-    """Where workloads run (the simulated cluster today)."""
+    """Where workloads run: the simulated cluster, or Kubernetes (`backend`)."""
     identity: IdentityService
     workload_properties: WorkloadPropertiesService
     metrics: Metrics

@@ -41,7 +41,7 @@ from nimplane.console.session import (
     set_sign_in_nonce,
 )
 from nimplane.domain.access import RuleSelection, allowed_somewhere
-from nimplane.domain.errors import DomainError, Forbidden, Invalid, Unauthenticated
+from nimplane.domain.errors import DomainError, Forbidden, Invalid, NotFound, Unauthenticated
 from nimplane.domain.history import PhaseUpdate
 from nimplane.domain.identity import Principal
 from nimplane.domain.org import Department, OrgProject, PoolQuota, Quota
@@ -476,10 +476,10 @@ async def _detail(session: Session, workload_id: str) -> dict[str, Any]:
 
 
 async def _is_admin(session: Session) -> bool:
-    """May the caller inject faults (the simulator admin service decides)?"""
+    """May the caller inject faults (the simulator admin service decides: not on Kubernetes)?"""
     try:
         await session.run(session.state.simulator.nodes)
-    except Forbidden:
+    except (Forbidden, NotFound):
         return False
     return True
 
@@ -729,7 +729,7 @@ async def _nodes_context(session: Session) -> dict[str, Any]:
         faults: dict[str, str | None] | None = {
             n.name: n.fault for n in await session.run(state.simulator.nodes)
         }
-    except Forbidden:
+    except (Forbidden, NotFound):
         faults = None
     rows = views.gpu_map(list(placed), faults, await _all_workloads(session))
     return {"nodes": rows, "is_admin": faults is not None}

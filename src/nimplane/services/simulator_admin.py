@@ -26,6 +26,10 @@ FORBIDDEN: Final = (
     "You do not have sufficient permissions: only a System administrator may inject faults "
     "into the simulated cluster."
 )
+NO_SIMULATOR: Final = (
+    "There is no simulated cluster: this nimplane runs on Kubernetes (backend: kubernetes); "
+    "use the cluster's own tools to fail or drain a node."
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,13 @@ class SimulatorAdmin:
         tenant_id: str,
         clock: Clock,
         wake: Callable[[], None] = lambda: None,
+        *,
+        active: bool = True,
     ) -> None:
         self._store = store
+        self._active = active
+        """False on the Kubernetes backend: every call is then a NotFound (after the
+        permission check)."""
         self._faults = faults
         self._node_names = node_names
         self._tenant = ScopePath(tenant_id=tenant_id)
@@ -59,6 +68,8 @@ class SimulatorAdmin:
         # Only the System administrator holds tenant-wide permissions on the tenant itself.
         if not is_allowed(principal, ResourceType.tenant, Action.update, self._tenant):
             raise Forbidden(FORBIDDEN)
+        if not self._active:
+            raise NotFound(NO_SIMULATOR)
 
     def _known_node(self, name: str) -> None:
         if name not in self._node_names:

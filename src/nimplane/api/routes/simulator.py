@@ -47,9 +47,10 @@ def _pod(pod: PodFaultState) -> dict[str, Any]:
 @router.get(
     "/api/v1/simulator/nodes",
     operation_id="get_simulated_nodes",
-    summary="List the simulated cluster's nodes with their injected faults.",
+    summary="List the simulated cluster's nodes with their injected faults (404 on the "
+    "Kubernetes backend: there is no simulated cluster).",
     response_model=SimulatedNodes,
-    responses=errors(401, 403, 500, 503),
+    responses=NODE_ERRORS,
 )
 async def get_simulated_nodes(request: Request) -> Response:
     nodes = await as_caller(request, lambda s, p: s.simulator.nodes(p), read_only=True)
