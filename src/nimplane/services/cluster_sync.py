@@ -6,6 +6,7 @@ reported a change about due for the lifecycle engine at once."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -38,7 +39,9 @@ class QueueSyncService:
 
 class ClusterChanges:
     """The cluster's `on_change`: the named workloads are due now, and the lifecycle loop
-    is woken. Called from the cluster's watch threads."""
+    is woken. Called from the cluster's watch threads; coalesced: while one thread writes,
+    the ids other threads report wait for it, and it writes them all in its next write (a
+    burst of watch events costs a write or two, not one each)."""
 
     def __init__(
         self, store: Store, clock: Callable[[], datetime], wake: Callable[[], None]
@@ -46,11 +49,32 @@ class ClusterChanges:
         self._store = store
         self._clock = clock
         self._wake = wake
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._writing = False
 
     def __call__(self, workload_ids: Iterable[str]) -> None:
-        ids = sorted(set(workload_ids))
-        if not ids:
-            return
-        now = self._clock()
+        with self._lock:
+            self._pending.update(workload_ids)
+            if self._writing or not self._pending:
+                return  # the writing thread takes them
+            self._writing = True
+        ids: list[str] = []
+        try:
+            while True:
+                with self._lock:
+                    ids = sorted(self._pending)
+                    self._pending.clear()
+                    if not ids:
+                        self._writing = False  # under the lock: no id is left stranded
+                        return
+                self._write(ids, self._clock())
+                self._wake()
+        except BaseException:
+            with self._lock:  # kept for the next report's write
+                self._pending.update(ids)
+                self._writing = False
+            raise
+
+    def _write(self, ids: list[str], now: datetime) -> None:
         self._store.write(lambda tx: tx.workloads.mark_due(ids, now))
-        self._wake()
