@@ -443,3 +443,30 @@ def test_a_cluster_that_cannot_be_reached_is_503_for_pods_and_leaves_a_delete_to
     assert workload is not None
     assert workload.deleted_at is not None
     assert workload.torn_down_at is None
+
+
+def test_a_delete_asks_the_cluster_to_tear_down_only_after_the_mark_is_stored(
+    client: TestClient, admin: dict, state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The teardown (on Kubernetes, API server round trips) runs outside the write: when the
+    backend is asked, the workload is already stored as deleted, read by another
+    transaction; once it says nothing is left, the workload is torn down (gone from GET)."""
+    wid = create(client, admin, nim_request("teardown-after"))["metadata"]["id"]
+    store = state.workloads._store
+    seen: list[object] = []
+
+    def teardown(workload: object) -> bool:
+        with store.read() as tx:
+            stored = tx.workloads.get(wid, include_deleted=True)
+        seen.append(stored.deleted_at if stored is not None else None)
+        return True
+
+    monkeypatch.setattr(state.workloads._backend, "teardown", teardown)
+    assert client.delete(f"/api/v2/workloads/{wid}", headers=admin).status_code == 202
+    assert len(seen) == 1
+    assert seen[0] is not None
+    assert client.get(f"{NIM}/{wid}", headers=admin).status_code == 404
+    with store.read() as tx:
+        gone = tx.workloads.get(wid, include_deleted=True)
+    assert gone is not None
+    assert gone.torn_down_at is not None

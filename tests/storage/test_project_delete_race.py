@@ -9,73 +9,24 @@ the first commits and the second finishes. No timing is involved: each step wait
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import text
 
 from nimplane.api.state import AppState
 from nimplane.domain.errors import Conflict, Invalid, NotFound
 from nimplane.domain.identity import AccessRule, Principal
-from nimplane.domain.ports import Store, Transaction
 from nimplane.services.org import OrgService
 from nimplane.services.workloads import WorkloadService
 from tests.conftest import nim_request
 from tests.support.identity import make_department, make_project
-
-T = TypeVar("T")
-DEADLINE = 60.0
-"""Seconds before a step that never comes fails the test (a hang guard, not a timing)."""
-
-
-class HeldStore:
-    """The app's store, each write of which is held open after its work, until released."""
-
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-        self.worked = threading.Event()
-        self.release = threading.Event()
-
-    def read(self) -> AbstractContextManager[Transaction]:
-        return self._inner.read()
-
-    def ping(self) -> None:
-        self._inner.ping()
-
-    def write(self, work: Callable[[Transaction], T]) -> T:
-        def held(tx: Transaction) -> T:
-            result = work(tx)
-            self.worked.set()
-            assert self.release.wait(DEADLINE), "never released"
-            return result
-
-        return self._inner.write(held)
-
-
-class Outcome:
-    """What a call run in a thread returned or raised."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[], Any]) -> None:
-        try:
-            self.value = call()
-        except BaseException as exc:  # handed to the test
-            self.error = exc
-
-    def join(self) -> Outcome:
-        self._thread.join(DEADLINE)
-        assert not self._thread.is_alive(), "never finished"
-        return self
+from tests.support.races import (
+    DEADLINE,
+    HeldStore,
+    Outcome,
+    wait_until_a_backend_waits_for_a_lock,
+)
 
 
 @pytest.fixture
@@ -91,20 +42,6 @@ def _tenant_admin(state: AppState) -> Principal:
     return Principal("racer", "service-account", (rule,))
 
 
-def _wait_until_a_backend_waits_for_a_lock(state: AppState) -> None:
-    """Return once some connection of this database is waiting for a lock."""
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    with state.engine.connect() as conn:
-        for _ in range(1_000_000):
-            if conn.execute(query).scalar_one():
-                return
-            conn.rollback()
-    raise AssertionError("no transaction ever waited for the lock")
-
-
 def _services(state: AppState) -> tuple[HeldStore, WorkloadService, OrgService]:
     held = HeldStore(state.store)
     return held, WorkloadService(held, state.cluster), OrgService(held, state.cluster)
@@ -117,7 +54,7 @@ def test_a_delete_waiting_for_a_create_is_409_naming_the_project(pg: AppState) -
     create = Outcome(lambda: workloads.create(admin, nim_request("racer", project_id)))
     assert held.worked.wait(DEADLINE)  # the workload is written, not committed
     delete = Outcome(lambda: OrgService(pg.store, pg.cluster).delete_project(admin, project_id))
-    _wait_until_a_backend_waits_for_a_lock(pg)
+    wait_until_a_backend_waits_for_a_lock(pg)
     held.release.set()
     assert create.join().error is None
     error = delete.join().error
@@ -134,7 +71,7 @@ def test_a_create_waiting_for_a_delete_finds_no_project(pg: AppState) -> None:
     assert held.worked.wait(DEADLINE)  # the project is deleted, not committed
     workloads = WorkloadService(pg.store, pg.cluster)
     create = Outcome(lambda: workloads.create(admin, nim_request("late", project_id)))
-    _wait_until_a_backend_waits_for_a_lock(pg)
+    wait_until_a_backend_waits_for_a_lock(pg)
     held.release.set()
     assert delete.join().error is None
     error = create.join().error

@@ -102,6 +102,12 @@ class WorkloadRepo(Protocol):
     def specs(self, workload_ids: Iterable[str]) -> dict[str, StoredSpec]:
         """The spec of each of these workloads that is still live."""
 
+    def lock_undeleted(self, workload_ids: Iterable[str]) -> set[str]:
+        """Which of these workloads are live and not deleted, their rows share-locked until
+        the transaction ends (in id order; SQLite's single writer needs no lock): a delete
+        waits for a transaction that creates pods for them, and one that locks after a delete
+        sees it."""
+
     def placements(self, workload_ids: Iterable[str]) -> dict[str, StoredPlacement]:
         """The placement of each of these workloads that is still live."""
 

@@ -304,16 +304,17 @@ class WorkloadService:
         self, principal: Principal, workload_id: str, if_match: int | None = None
     ) -> Workload:
         """docs/decisions.md D8: mark the workload Deleted; it disappears once the backend has torn
-        it down."""
+        it down: at once when the backend says nothing of it is left, else when the lifecycle
+        engine sees it gone.
+
+        The teardown is asked after the mark commits, outside any transaction: a cluster's
+        round trips (or its timeout, when it cannot be reached) never hold the database's
+        writer or the workload's row."""
 
         def mark(tx: Transaction) -> Outcome | None:
             now = self._clock()
             current = _load(tx, principal, workload_id, Action.delete)
             _check_version(current, if_match)
-            try:
-                gone = self._backend.teardown(current)
-            except ClusterError:  # unreachable now: the lifecycle engine tears it down later
-                gone = False
             deleted = replace(
                 current,
                 desired_phase=DesiredPhase.Deleted,
@@ -322,7 +323,6 @@ class WorkloadService:
                 updated_by=principal.subject,
                 deleted_at=current.deleted_at or now,
                 deleted_by=current.deleted_by or principal.subject,
-                torn_down_at=now if gone else None,
             )
             if not tx.workloads.update(deleted, current.resource_version):
                 return None
@@ -339,7 +339,26 @@ class WorkloadService:
                 deleted = replace(deleted, status=status)
             return Outcome(deleted)
 
-        return self._retry_lost_races(mark).workload
+        deleted = self._retry_lost_races(mark).workload
+        if deleted.torn_down_at is None:
+            return self._tear_down_now(deleted)
+        return deleted
+
+    def _tear_down_now(self, deleted: Workload) -> Workload:
+        """Ask the backend to tear a deleted workload down; once it says nothing is left, the
+        workload is torn down (unless it changed since; the lifecycle engine does the rest)."""
+        try:
+            gone = self._backend.teardown(deleted)
+        except ClusterError:  # unreachable now: the lifecycle engine tears it down later
+            return deleted
+        if not gone:
+            return deleted
+        torn = replace(
+            deleted, torn_down_at=self._clock(), resource_version=deleted.resource_version + 1
+        )
+        if self._store.write(lambda tx: tx.workloads.update(torn, deleted.resource_version)):
+            return torn
+        return deleted
 
     def set_desired_phase(
         self, principal: Principal, workload_id: str, desired: DesiredPhase

@@ -140,6 +140,16 @@ _SCHEDULING_RECORDS = (
 _SPECS = select(
     workloads.c.id, workloads.c.generation, workloads.c.created_at, workloads.c.spec
 ).where(workloads.c.id.in_(bindparam("ids", expanding=True)), workloads.c.torn_down_at.is_(None))
+_LOCK_UNDELETED = (
+    select(workloads.c.id)
+    .where(
+        workloads.c.id.in_(bindparam("ids", expanding=True)),
+        workloads.c.torn_down_at.is_(None),
+        workloads.c.deleted_at.is_(None),
+    )
+    .order_by(workloads.c.id)
+    .with_for_update(read=True)
+)
 _PLACEMENTS = select(
     workloads.c.id, workloads.c.change_seq, workloads.c.placement, workloads.c.pending_messages
 ).where(workloads.c.id.in_(bindparam("ids", expanding=True)), workloads.c.torn_down_at.is_(None))
@@ -447,6 +457,10 @@ class SqlWorkloadRepo:
             row.id: StoredSpec(generation=row.generation, created_at=row.created_at, spec=row.spec)
             for row in rows
         }
+
+    def lock_undeleted(self, workload_ids: Iterable[str]) -> set[str]:
+        rows = self._conn.execute(_LOCK_UNDELETED, {"ids": list(workload_ids)})
+        return {row.id for row in rows}
 
     def placements(self, workload_ids: Iterable[str]) -> dict[str, StoredPlacement]:
         rows = self._conn.execute(_PLACEMENTS, {"ids": list(workload_ids)})

@@ -140,11 +140,14 @@ class SimulatedCluster:
             deleted: list[str] = []
             stages: dict[str, tuple[str, int]] = {}
             events: list[WorkloadEvent] = []
-            # a workload torn down since the engine read it (deleted while it had no pods)
-            # gets none: its pods would be left behind for good
-            live = tx.workloads.specs([d.workload.id for d in desired])
+            # a workload deleted since the engine read it gets no pod: a delete that found
+            # none tears it down at once, and a pod made now would be left behind for good
+            # (the rows stay locked until this commits: a delete waits, then sees the pods)
+            undeleted = tx.workloads.lock_undeleted([d.workload.id for d in desired])
             for wanted in desired:
-                state = wanted if wanted.workload.id in live else DesiredState(wanted.workload, 0)
+                state = (
+                    wanted if wanted.workload.id in undeleted else DesiredState(wanted.workload, 0)
+                )
                 change = converge(state, sim.pods_of(state.workload.id), cluster, now)
                 created += change.create
                 deleted += (p.id for p in change.delete)
