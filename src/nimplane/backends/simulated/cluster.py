@@ -142,10 +142,12 @@ class SimulatedCluster:
             events: list[WorkloadEvent] = []
             # a workload torn down since the engine read it (deleted while it had no pods)
             # gets none: its pods would be left behind for good
-            live = tx.workloads.specs([d.workload.id for d in desired])
+            ids = [d.workload.id for d in desired]
+            live = tx.workloads.specs(ids)
+            pods = sim.pods_of_many(ids)  # one read for the batch
             for wanted in desired:
                 state = wanted if wanted.workload.id in live else DesiredState(wanted.workload, 0)
-                change = converge(state, sim.pods_of(state.workload.id), cluster, now)
+                change = converge(state, pods[state.workload.id], cluster, now)
                 created += change.create
                 deleted += (p.id for p in change.delete)
                 stages.update(change.stages)
