@@ -13,7 +13,8 @@ scheduler, the lifecycle engine and the database, not the client's polling. It p
 document on stdout: p50/p90/p99/max of that time, workloads brought to Running per second
 (from the first ``createdAt`` to the last transition), how long the creates took, and the
 servers' peak RSS and their CPU time per workload (the wait's listing polls included:
-they are few). Progress goes to stderr.
+they are few), and on PostgreSQL the CPU time its backends spent for the database, per
+workload (the database server runs on the same machine). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -67,6 +68,52 @@ def _cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _PostgresCpu:
+    """The CPU time PostgreSQL's backends spend for the benchmark's database: its backends'
+    pids (from `pg_stat_activity`) sampled twice a second from a thread, each one's
+    `/proc` CPU counted from when it was first seen (a backend that starts later counts
+    whole); same machine only, and a backend that ends between two samples loses its last
+    half second."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._sample(first=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        """Seconds of CPU spent since `start`."""
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return sum(self._last[pid] - self._first.get(pid, 0.0) for pid in self._last)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def _sample(self, *, first: bool = False) -> None:
+        import psycopg  # only for PostgreSQL runs
+
+        with psycopg.connect(self._url) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            ).fetchall()
+        for (pid,) in rows:
+            cpu = _cpu_seconds(int(pid))
+            if cpu is None:
+                continue
+            if first:
+                self._first[pid] = cpu
+            self._last[pid] = cpu
 
 
 def _start_server(
@@ -217,6 +264,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 base_urls.append(base_url)
             token = _token(base_urls[0])
             cpu_before = [_cpu_seconds(p.pid) for p in processes]
+            pg_cpu = _PostgresCpu(args.database_url) if args.database_url else None
+            if pg_cpu is not None:
+                pg_cpu.start()
             started = time.monotonic()
             ids = _create_all(base_urls, token, args.count, args.concurrency)
             create_seconds = time.monotonic() - started
@@ -226,6 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 listed = _wait_running(http, args.count, args.timeout)
                 wall_seconds = time.monotonic() - started
                 cpu_after = [_cpu_seconds(p.pid) for p in processes]
+                pg_seconds = pg_cpu.stop() if pg_cpu is not None else None
                 created = {
                     w["id"]: datetime.fromisoformat(w["createdAt"])
                     for w in listed
@@ -275,6 +326,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_metrics": _sum_metrics(server_metrics),
         "server_peak_rss_mib": [None if r is None else round(r, 1) for r in rss],
         "server_cpu_ms_per_workload": cpu_ms,
+        "postgres_cpu_ms_per_workload": (
+            None if pg_seconds is None else round(pg_seconds * 1000 / len(ids), 2)
+        ),
         "target_p99_seconds": TARGET_P99_SECONDS,
         "meets_target": p99 < TARGET_P99_SECONDS,
         "k8s_pod_startup_slo_p99_seconds": K8S_POD_STARTUP_SLO_P99_SECONDS,

@@ -130,7 +130,10 @@ def test_a_decision_made_before_a_change_is_discarded_and_made_again(
     assert outcome.decision.phases, outcome  # what it would have done
     body = {"ids": [workload_id], "action": "suspend"}
     ok(client.post("/api/v1/workloads/batch", json=body, headers=admin))
-    assert not state.store.write(lambda tx: worker._settle(tx, outcome, seq))
+    settled, failed = state.store.write(
+        lambda tx: worker._settle_batch(tx, [plan], {workload_id: observed}, now)
+    )
+    assert (settled, failed) == ([], [])
     with state.store.read() as tx:
         shown = tx.workloads.get(workload_id)
         assert shown is not None

@@ -66,6 +66,10 @@ class WorkloadRepo(Protocol):
     def holds_lease(self, workload_id: str, owner: str, now: datetime) -> bool:
         """Whether `owner` still holds the workload's lease."""
 
+    def leased(self, workload_ids: Iterable[str], owner: str, now: datetime) -> list[Workload]:
+        """Those of the workloads that are live and whose lease `owner` still holds at `now`,
+        in id order: what `get` returns for each one `holds_lease`, in one read."""
+
     def settle(
         self,
         workload_id: str,
@@ -79,6 +83,15 @@ class WorkloadRepo(Protocol):
         again at `due_at` (None: torn down, gone for good); only if `owner` still holds the
         lease at `now` and nothing changed the workload since it was read at `seen_seq`.
         False, and nothing written, otherwise."""
+
+    def settle_many(
+        self,
+        owner: str,
+        now: datetime,
+        outcomes: Sequence[tuple[str, int, WorkloadStatus, datetime | None]],
+    ) -> set[str]:
+        """`settle` for a batch of (id, seen change counter, status, due at), in one write:
+        the ids settled; the others are left exactly as they were."""
 
     def release_lease(
         self,

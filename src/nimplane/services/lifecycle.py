@@ -35,7 +35,7 @@ from nimplane.domain.lifecycle import Decision, decide, desired_state
 from nimplane.domain.phases import Phase
 from nimplane.domain.ports import ClusterBackend, Store, Transaction
 from nimplane.domain.scheduling.placement_codec import gangs_from_json
-from nimplane.domain.workloads import Workload
+from nimplane.domain.workloads import Workload, WorkloadStatus
 from nimplane.logs import workload_id as workload_id_var
 
 log = logging.getLogger(__name__)
@@ -156,19 +156,15 @@ class LifecycleService:
     ) -> tuple[list[_Plan], list[tuple[str, int]]]:
         """Read the claimed workloads still leased to this worker and build their desired
         states; the plans, and the claims whose planning raised."""
-        with self._store.read() as tx:
-            workloads = [
-                (tx.workloads.get(workload_id), seq)
-                for workload_id, seq in sorted(claimed)
-                if tx.workloads.holds_lease(workload_id, self.owner, now)
-            ]
-        scaled = [w.id for w, _ in workloads if w is not None and w.spec.get("autoscaling")]
+        seqs = dict(claimed)
+        with self._store.read() as tx:  # one read for the batch, not two per workload
+            workloads = tx.workloads.leased(seqs, self.owner, now)
+        scaled = [w.id for w in workloads if w.spec.get("autoscaling")]
         readings = self._cluster.metrics(scaled) if scaled else {}
         plans: list[_Plan] = []
         failed: list[tuple[str, int]] = []
-        for workload, seq in workloads:
-            if workload is None:
-                continue
+        for workload in workloads:
+            seq = seqs[workload.id]
             token = workload_id_var.set(workload.id)
             try:
                 plans.append(self._desired(workload, seq, readings.get(workload.id), now))
@@ -215,9 +211,8 @@ class LifecycleService:
     ) -> tuple[list[_Outcome], list[tuple[str, int]]]:
         """Decide and settle each planned workload, then write the settled ones' phase
         history; the settled outcomes, and the claims to back off."""
-        settled: list[_Outcome] = []
+        decided: list[tuple[_Plan, _Outcome]] = []
         failed: list[tuple[str, int]] = []
-        # rows are locked in id order, as the scheduler's writes lock them: no deadlock
         for plan in plans:
             token = workload_id_var.set(plan.workload.id)
             try:
@@ -229,8 +224,17 @@ class LifecycleService:
                 workload_id_var.reset(token)
             if outcome is None:
                 failed.append((plan.workload.id, plan.seq))
-            elif self._settle(tx, outcome, plan.seq):
-                settled.append(outcome)
+            else:
+                decided.append((plan, outcome))
+        # one conditional write for the batch; its rows are locked in id order, as the
+        # scheduler's writes lock them: no deadlock
+        kept = tx.workloads.settle_many(
+            self.owner, self._clock(), [self._settled_values(o) for _, o in decided]
+        )
+        settled = [o for _, o in decided if o.workload.id in kept]
+        for plan, outcome in decided:
+            if outcome.workload.id not in kept:  # lease lost, or changed since read: stale
+                tx.workloads.release_lease(plan.workload.id, self.owner, plan.seq, now, 0, now)
         self._write_history(tx, settled)
         return settled, failed
 
@@ -245,10 +249,12 @@ class LifecycleService:
 
         self._store.write(release)
 
-    def _settle(self, tx: Transaction, outcome: _Outcome, seq: int) -> bool:
-        """Write a decision's status and give the lease back, if the decision still stands;
-        else make the workload due again at once (or leave it to the worker that took it
-        over)."""
+    def _settled_values(
+        self, outcome: _Outcome
+    ) -> tuple[str, int, WorkloadStatus, datetime | None]:
+        """What `settle_many` writes for a decision, if it still stands: its status and the
+        next look (None: torn down); else the workload is due again at once (or left to the
+        worker that took it over)."""
         workload, decision, now = outcome.workload, outcome.decision, outcome.now
         status = decision.status or workload.status
         if outcome.autoscaler != workload.status.autoscaler:
@@ -258,12 +264,7 @@ class LifecycleService:
             due = decision.next_check or now + timedelta(seconds=self._settings.resync_seconds)
             if workload.spec.get("autoscaling"):
                 due = min(due, now + timedelta(seconds=autoscaling.EVALUATION_SECONDS))
-        settled = tx.workloads.settle(
-            workload.id, self.owner, workload.change_seq, self._clock(), status, due
-        )
-        if not settled:  # lease lost, or changed since read: this decision is stale
-            tx.workloads.release_lease(workload.id, self.owner, seq, now, 0, now)
-        return settled
+        return workload.id, workload.change_seq, status, due
 
     @staticmethod
     def _write_history(tx: Transaction, outcomes: list[_Outcome]) -> None:

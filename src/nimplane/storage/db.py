@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode; a write transaction starts with `BEGIN IMMEDIATE`, so two writers
 queue on the database lock (bounded by `busy_timeout`) instead of failing when one upgrades
-a read snapshot to a write. Reads on SQLite run statement by statement in autocommit.
+a read snapshot to a write. Reads run statement by statement in autocommit, on PostgreSQL
+too (READ COMMITTED gives each statement its own snapshot; no BEGIN or ROLLBACK to pay).
 """
 
 from __future__ import annotations
@@ -103,7 +104,12 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
                 with conn.begin():
                     yield conn
             else:
-                yield conn  # autobegun; rolled back when the connection returns to the pool
+                if conn.dialect.name == "postgresql":
+                    # statement by statement, as on SQLite: at READ COMMITTED every statement
+                    # has its own snapshot anyway, and a read spares the BEGIN and the
+                    # ROLLBACK at check-in (two round trips) that a transaction costs
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
     except OperationalError as exc:
         raise Unavailable("The database is unavailable; try again in a few minutes.") from exc
 

@@ -96,6 +96,26 @@ _HOLDS_LEASE = select(workloads.c.id).where(
     workloads.c.lease_owner == bindparam("owner"),
     workloads.c.lease_until > bindparam("now"),
 )
+_LEASED = _SELECT.where(
+    workloads.c.id.in_(bindparam("ids", expanding=True)),
+    workloads.c.torn_down_at.is_(None),
+    workloads.c.lease_owner == bindparam("owner"),
+    workloads.c.lease_until > bindparam("now"),
+).order_by(workloads.c.id)
+_SETTLEABLE = (
+    select(
+        workloads.c.id,
+        workloads.c.change_seq,
+        and_(
+            workloads.c.torn_down_at.is_(None),
+            workloads.c.lease_owner == bindparam("owner"),
+            workloads.c.lease_until > bindparam("now"),
+        ).label("held"),
+    )
+    .where(workloads.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(workloads.c.id)
+    .with_for_update()
+)
 _SETTLE = (
     update(workloads)
     .where(
@@ -379,6 +399,13 @@ class SqlWorkloadRepo:
         ).first()
         return row is not None
 
+    def leased(self, workload_ids: Iterable[str], owner: str, now: datetime) -> list[Workload]:
+        ids = list(workload_ids)
+        if not ids:
+            return []
+        rows = self._conn.execute(_LEASED, {"ids": ids, "owner": owner, "now": now})
+        return [_to_workload(row) for row in rows]
+
     def settle(
         self,
         workload_id: str,
@@ -388,19 +415,39 @@ class SqlWorkloadRepo:
         status: WorkloadStatus,
         due_at: datetime | None,
     ) -> bool:
-        result = self._conn.execute(
-            _SETTLE,
+        return bool(self.settle_many(owner, now, [(workload_id, seen_seq, status, due_at)]))
+
+    def settle_many(
+        self,
+        owner: str,
+        now: datetime,
+        outcomes: Sequence[tuple[str, int, WorkloadStatus, datetime | None]],
+    ) -> set[str]:
+        """Two round trips for the batch: lock its rows (all of them, in id order, as every
+        writer of many rows locks them, so that releasing the stale ones after this cannot
+        deadlock) and read which may still be settled, then one `executemany` of the
+        conditional `UPDATE` for those (psycopg pipelines it)."""
+        if not outcomes:
+            return set()
+        seen = {workload_id: seq for workload_id, seq, _, _ in outcomes}
+        rows = self._conn.execute(_SETTLEABLE, {"ids": list(seen), "owner": owner, "now": now})
+        settleable = {row.id for row in rows if row.held and row.change_seq == seen[row.id]}
+        params = [
             {
                 "match_id": workload_id,
                 "owner": owner,
                 "now": now,
-                "seen_seq": seen_seq,
+                "seen_seq": seq,
                 "reconcile_due_at": due_at,
                 "torn_down_at": None if due_at is not None else now,
                 **_status_values(status),
-            },
-        )
-        return result.rowcount == 1
+            }
+            for workload_id, seq, status, due_at in sorted(outcomes, key=lambda o: o[0])
+            if workload_id in settleable
+        ]
+        if params:
+            self._conn.execute(_SETTLE, params)
+        return settleable
 
     def release_lease(
         self,

@@ -143,12 +143,14 @@ class SimulatedCluster:
             # a workload deleted since the engine read it gets no pod: a delete that found
             # none tears it down at once, and a pod made now would be left behind for good
             # (the rows stay locked until this commits: a delete waits, then sees the pods)
-            undeleted = tx.workloads.lock_undeleted([d.workload.id for d in desired])
+            ids = [d.workload.id for d in desired]
+            undeleted = tx.workloads.lock_undeleted(ids)
+            pods = sim.pods_of_many(ids)  # one read for the batch
             for wanted in desired:
                 state = (
                     wanted if wanted.workload.id in undeleted else DesiredState(wanted.workload, 0)
                 )
-                change = converge(state, sim.pods_of(state.workload.id), cluster, now)
+                change = converge(state, pods[state.workload.id], cluster, now)
                 created += change.create
                 deleted += (p.id for p in change.delete)
                 stages.update(change.stages)

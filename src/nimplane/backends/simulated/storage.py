@@ -21,6 +21,11 @@ _PODS_OF = (
     .where(sim_pods.c.workload_id == bindparam("workload_id"))
     .order_by(sim_pods.c.replica, sim_pods.c.pod_index)
 )
+_PODS_OF_MANY = (
+    select(sim_pods)
+    .where(sim_pods.c.workload_id.in_(bindparam("workload_ids", expanding=True)))
+    .order_by(sim_pods.c.workload_id, sim_pods.c.replica, sim_pods.c.pod_index)
+)
 _SET_STAGE = (
     update(sim_pods)
     .where(sim_pods.c.id == bindparam("pod_id"))
@@ -90,6 +95,17 @@ class SqlSimRepo:
     def pods_of(self, workload_id: str) -> list[Pod]:
         rows = self._conn.execute(_PODS_OF, {"workload_id": workload_id})
         return [_to_pod(row) for row in rows]
+
+    def pods_of_many(self, workload_ids: Iterable[str]) -> dict[str, list[Pod]]:
+        """`pods_of` for many workloads in one read: each id given maps to its pods (none:
+        an empty list)."""
+        ids = list(dict.fromkeys(workload_ids))
+        found: dict[str, list[Pod]] = {workload_id: [] for workload_id in ids}
+        if ids:
+            for row in self._conn.execute(_PODS_OF_MANY, {"workload_ids": ids}):
+                pod = _to_pod(row)
+                found[pod.workload_id].append(pod)
+        return found
 
     def pods(self) -> list[Pod]:
         rows = self._conn.execute(select(sim_pods).order_by(sim_pods.c.node, sim_pods.c.name))
