@@ -151,7 +151,8 @@ def reclaim(session: Session, pool: PoolState, jobs: list[Job]) -> list[Job]:
 
 
 def _leveled(reclaimer: QueueNode, victim: QueueNode) -> tuple[QueueNode, QueueNode]:
-    """The reclaimer's and the victim's queues just below where their paths meet."""
+    """The reclaimer's and the victim's queues just below where their paths meet (what
+    `_reclaimable` finds level by level for every candidate at once)."""
     mine = {node.uid: i for i, node in enumerate(reclaimer.path)}
     theirs = victim.path
     for i, node in enumerate(theirs):
@@ -185,16 +186,11 @@ def _reclaim_for(
         return False
     usable = set(map(id, groups))
     every = len(groups) == len(pool.groups) and not pool.unschedulable
-    by_uid = {n.uid: n for n in pool.queues.valid_nodes()}
     candidates: dict[QueueNode, list[Gang]] = {}
-    for uid, running in pool.running.items():
-        if uid == leaf.uid or not running:
-            continue
-        other = by_uid[uid]
-        mine, theirs = _leveled(leaf, other)
-        if not _may_reclaim_from(mine, theirs, vec):
-            continue
-        victims = pool.preemptible_in(uid)
+    leveled: dict[QueueNode, tuple[QueueNode, QueueNode]] = {}
+    for mine, theirs, other in _reclaimable(leaf, pool, vec):
+        leveled[other] = (mine, theirs)
+        victims = pool.preemptible_in(other.uid)
         if not every:
             victims = [v for v in victims if _on_groups(v, usable)]
         if victims:
@@ -209,7 +205,7 @@ def _reclaim_for(
     )
 
     def eligible(victim_leaf: QueueNode, victim: Gang) -> bool:
-        mine, theirs = _leveled(leaf, victim_leaf)
+        mine, theirs = leveled[victim_leaf]
         if _may_reclaim_from(mine, theirs, vec):
             return True
         # Evicting only lowers what a queue holds and the reclaimer's own queues do not
@@ -224,7 +220,7 @@ def _reclaim_for(
         )
 
     def message(victim: Gang, victim_leaf: QueueNode) -> str:
-        return explain.reclaimed(victim, gang, pool.name, _leveled(leaf, victim_leaf)[1])
+        return explain.reclaimed(victim, gang, pool.name, leveled[victim_leaf][1])
 
     victims_iter = iter(picker.pop, None)
     return _solve(
@@ -240,6 +236,28 @@ def _reclaim_for(
         Action.RECLAIM,
         message,
     )
+
+
+def _reclaimable(
+    leaf: QueueNode, pool: PoolState, vec: Vector
+) -> Iterator[tuple[QueueNode, QueueNode, QueueNode]]:
+    """The leaf queues running gangs that `leaf` may reclaim from now, each with the two queues
+    just below where the two paths meet (`leaf`'s first).
+
+    Walks the tree from the roots down `leaf`'s path: KAI's rule compares the two queues where
+    the paths meet, so it is checked once per sibling of a queue on the path, and a sibling
+    that fails it is skipped with its whole subtree (a reclaimer visits only the departments
+    it may take from, not every project of the cluster)."""
+    running = pool.running
+    siblings = pool.queues.roots
+    for mine in reversed(leaf.path):
+        for theirs in siblings:
+            if theirs is mine or not _may_reclaim_from(mine, theirs, vec):
+                continue
+            for other in pool.queues.leaves_under(theirs):
+                if running.get(other.uid):
+                    yield mine, theirs, other
+        siblings = mine.children
 
 
 def _on_groups(gang: Gang, usable: set[int]) -> bool:
