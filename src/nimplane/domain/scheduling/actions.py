@@ -26,6 +26,7 @@ victim added.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -413,6 +414,7 @@ def _solve(
 ) -> bool:
     start = session.checkpoint()
     evicted: Evicted = []
+    scenario = _Scenario(leaf, gang, vec)
     need = _physical_need(gang)
     missing = gang.size - gang.placed
     request = gang.shape.pod
@@ -421,8 +423,10 @@ def _solve(
     for victim_leaf, victim in victims:
         if victim.placed == 0 or (eligible is not None and not eligible(victim_leaf, victim)):
             continue
+        held = victim.held
         slots = session.evict(victim)
         evicted.append((victim, victim_leaf, slots))
+        scenario.add(evicted[-1], held)
         if not _room_for(groups, need):
             continue
         if (
@@ -437,7 +441,7 @@ def _solve(
         if PoolQueues.over_limit(leaf, vec) is not None:
             continue
         attempt = session.checkpoint()
-        kept, before = _reallocate(session, pool, leaf, gang, vec, groups, evicted)
+        kept, before = _reallocate(session, pool, gang, groups, evicted, scenario)
         if kept is None:
             session.rollback(attempt)
             # the gang found no room with every victim off: only new victims' nodes can help
@@ -458,14 +462,34 @@ def _solve(
     return False
 
 
+class _Scenario:
+    """The jobs a scenario re-allocates, kept up to date as victims are added (the pending gang
+    and every victim so far, per leaf queue in job order, with what each takes), so that each
+    re-allocation of a search does not rebuild them from the victims' pods."""
+
+    def __init__(self, leaf: QueueNode, gang: Gang, vec: Vector) -> None:
+        self.by_leaf: dict[QueueNode, list[Gang]] = {leaf: [gang]}
+        self.vectors: dict[Gang, Vector] = {gang: vec}
+        self.entries: dict[int, tuple[Gang, QueueNode, list[tuple[int, PodSlot]]]] = {}
+
+    def add(self, entry: tuple[Gang, QueueNode, list[tuple[int, PodSlot]]], held: Vector) -> None:
+        victim, victim_leaf, _ = entry
+        insort(self.by_leaf.setdefault(victim_leaf, []), victim, key=_order)
+        self.vectors[victim] = held
+        self.entries[id(victim)] = entry
+
+
+def _order(gang: Gang) -> tuple[object, ...]:
+    return gang.order
+
+
 def _reallocate(
     session: Session,
     pool: PoolState,
-    leaf: QueueNode,
     gang: Gang,
-    vec: Vector,
     groups: list[NodeGroup],
     evicted: Evicted,
+    scenario: _Scenario,
 ) -> tuple[Evicted | None, int]:
     """Re-allocate the evicted victims and the pending `gang` together, in job order.
 
@@ -474,24 +498,14 @@ def _reallocate(
     Returns the victims left out (in eviction order), or None if the gang found no room, and
     how many victims were put back before the gang was tried. The caller rolls back.
     """
-    by_leaf: dict[QueueNode, list[Gang]] = {leaf: [gang]}
-    vectors: dict[Gang, Vector] = {gang: vec}
-    for victim, victim_leaf, slots in evicted:
-        by_leaf.setdefault(victim_leaf, []).append(victim)
-        g = c = m = 0
-        for _, slot in slots:
-            q = slot.quota
-            g, c, m = g + q[0], c + q[1], m + q[2]
-        vectors[victim] = (g, c, m)
-    for gangs in by_leaf.values():
-        gangs.sort(key=lambda x: x.order)
+    vectors = scenario.vectors
     picker = HierarchicalPicker(
-        by_leaf,
+        scenario.by_leaf,
         lambda q, x: job_order_key(q, vectors[x]),
         vectors.__getitem__,
         lambda: session.version,
     )
-    slots_of = {id(e[0]): e for e in evicted}
+    slots_of = scenario.entries
     restored: set[int] = set()
     before = -1
     while (job := picker.pop()) is not None:
