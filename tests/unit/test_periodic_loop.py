@@ -179,3 +179,37 @@ def test_a_slow_pass_uses_up_the_interval() -> None:
         await loop.stop()
 
     run(scenario)
+
+
+def test_a_long_pass_is_followed_by_a_rest_in_proportion() -> None:
+    """With `rest_ratio`, a woken pass waits at least that multiple of the previous pass's
+    duration: a pass of 0.75 s at ratio 1 rests 0.75 s (more than the 0.25 s interval), a
+    short one rests the interval."""
+    durations = [0.75, 0.125]
+
+    async def scenario(fake: FakeTime) -> None:
+        def work() -> None:
+            fake.now += durations.pop(0)
+
+        loop = PeriodicLoop(
+            "test",
+            work,
+            period=10,
+            min_interval=0.25,
+            rest_ratio=1.0,
+            clock=fake.clock,
+            sleep=fake.sleep,
+        )
+        loop.start()
+        assert await fake.next_sleep() == 10
+        loop.wake()
+        assert await fake.next_sleep() == 0.75  # as long as the pass took
+        fake.advance(0.75)
+        assert await fake.next_sleep() == 10
+        loop.wake()
+        assert await fake.next_sleep() == 0.125  # the rest of the interval
+        fake.advance(0.125)
+        assert await fake.next_sleep() == 10
+        await loop.stop()
+
+    run(scenario)
