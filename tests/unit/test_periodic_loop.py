@@ -1,5 +1,6 @@
 """The background loop: passes on a period, at once when woken, backing off while failing,
-and woken passes no closer together than `min_interval`.
+and woken passes no closer together than `min_interval` (nor than `rest_ratio` times the
+previous pass's duration).
 
 Every test drives the loop with a fake clock and sleep (`tests.support.clock.FakeTime`): it
 advances time by hand and reads the loop's sleeps in order, so nothing depends on how fast
