@@ -89,6 +89,12 @@ class SchedulerSettings(BaseModel):
         description="Cycles woken by changes start at least this far apart (a burst of "
         "creates costs one cycle per interval, not one per create).",
     )
+    rest_ratio: float = Field(
+        1.0,
+        ge=0,
+        description="After a cycle, a woken one waits at least this multiple of its duration "
+        "(long cycles over many workloads leave the API and the lifecycle engine time).",
+    )
     stale_gang_grace_seconds: float = Field(
         60.0,
         description="How long a multi-node replica may miss pods before it is evicted whole; "

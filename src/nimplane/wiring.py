@@ -223,6 +223,7 @@ def _build_services(
         lambda: None,
         settings.scheduler.period_seconds,
         min_interval=settings.scheduler.min_interval_seconds,
+        rest_ratio=settings.scheduler.rest_ratio,
     )
     lifecycle_loop = PeriodicLoop("lifecycle", lambda: None, settings.lifecycle.period_seconds)
     kube: KubernetesCluster | None = None  # on Kubernetes, KAI places the pods

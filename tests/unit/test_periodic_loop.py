@@ -1,5 +1,6 @@
 """The background loop: passes on a period, at once when woken, backing off while failing,
-and woken passes no closer together than `min_interval`.
+and woken passes no closer together than `min_interval` (nor than `rest_ratio` times the
+previous pass's duration).
 
 Every test drives the loop with a fake clock and sleep (`tests.support.clock.FakeTime`): it
 advances time by hand and reads the loop's sleeps in order, so nothing depends on how fast
@@ -176,6 +177,40 @@ def test_a_slow_pass_uses_up_the_interval() -> None:
         assert await fake.next_sleep() == 0.25  # the rest of the interval
         fake.advance(0.25)
         assert await fake.next_sleep() == 10  # then the period, as usual
+        await loop.stop()
+
+    run(scenario)
+
+
+def test_a_long_pass_is_followed_by_a_rest_in_proportion() -> None:
+    """With `rest_ratio`, a woken pass waits at least that multiple of the previous pass's
+    duration: a pass of 0.75 s at ratio 1 rests 0.75 s (more than the 0.25 s interval), a
+    short one rests the interval."""
+    durations = [0.75, 0.125]
+
+    async def scenario(fake: FakeTime) -> None:
+        def work() -> None:
+            fake.now += durations.pop(0)
+
+        loop = PeriodicLoop(
+            "test",
+            work,
+            period=10,
+            min_interval=0.25,
+            rest_ratio=1.0,
+            clock=fake.clock,
+            sleep=fake.sleep,
+        )
+        loop.start()
+        assert await fake.next_sleep() == 10
+        loop.wake()
+        assert await fake.next_sleep() == 0.75  # as long as the pass took
+        fake.advance(0.75)
+        assert await fake.next_sleep() == 10
+        loop.wake()
+        assert await fake.next_sleep() == 0.125  # the rest of the interval
+        fake.advance(0.125)
+        assert await fake.next_sleep() == 10
         await loop.stop()
 
     run(scenario)

@@ -26,6 +26,7 @@ victim added.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -151,7 +152,8 @@ def reclaim(session: Session, pool: PoolState, jobs: list[Job]) -> list[Job]:
 
 
 def _leveled(reclaimer: QueueNode, victim: QueueNode) -> tuple[QueueNode, QueueNode]:
-    """The reclaimer's and the victim's queues just below where their paths meet."""
+    """The reclaimer's and the victim's queues just below where their paths meet (what
+    `_reclaimable` finds level by level for every candidate at once)."""
     mine = {node.uid: i for i, node in enumerate(reclaimer.path)}
     theirs = victim.path
     for i, node in enumerate(theirs):
@@ -185,16 +187,11 @@ def _reclaim_for(
         return False
     usable = set(map(id, groups))
     every = len(groups) == len(pool.groups) and not pool.unschedulable
-    by_uid = {n.uid: n for n in pool.queues.valid_nodes()}
     candidates: dict[QueueNode, list[Gang]] = {}
-    for uid, running in pool.running.items():
-        if uid == leaf.uid or not running:
-            continue
-        other = by_uid[uid]
-        mine, theirs = _leveled(leaf, other)
-        if not _may_reclaim_from(mine, theirs, vec):
-            continue
-        victims = pool.preemptible_in(uid)
+    leveled: dict[QueueNode, tuple[QueueNode, QueueNode]] = {}
+    for mine, theirs, other in _reclaimable(leaf, pool, vec):
+        leveled[other] = (mine, theirs)
+        victims = pool.preemptible_in(other.uid)
         if not every:
             victims = [v for v in victims if _on_groups(v, usable)]
         if victims:
@@ -209,7 +206,7 @@ def _reclaim_for(
     )
 
     def eligible(victim_leaf: QueueNode, victim: Gang) -> bool:
-        mine, theirs = _leveled(leaf, victim_leaf)
+        mine, theirs = leveled[victim_leaf]
         if _may_reclaim_from(mine, theirs, vec):
             return True
         # Evicting only lowers what a queue holds and the reclaimer's own queues do not
@@ -224,7 +221,7 @@ def _reclaim_for(
         )
 
     def message(victim: Gang, victim_leaf: QueueNode) -> str:
-        return explain.reclaimed(victim, gang, pool.name, _leveled(leaf, victim_leaf)[1])
+        return explain.reclaimed(victim, gang, pool.name, leveled[victim_leaf][1])
 
     victims_iter = iter(picker.pop, None)
     return _solve(
@@ -240,6 +237,28 @@ def _reclaim_for(
         Action.RECLAIM,
         message,
     )
+
+
+def _reclaimable(
+    leaf: QueueNode, pool: PoolState, vec: Vector
+) -> Iterator[tuple[QueueNode, QueueNode, QueueNode]]:
+    """The leaf queues running gangs that `leaf` may reclaim from now, each with the two queues
+    just below where the two paths meet (`leaf`'s first).
+
+    Walks the tree from the roots down `leaf`'s path: KAI's rule compares the two queues where
+    the paths meet, so it is checked once per sibling of a queue on the path, and a sibling
+    that fails it is skipped with its whole subtree (a reclaimer visits only the departments
+    it may take from, not every project of the cluster)."""
+    running = pool.running
+    siblings = pool.queues.roots
+    for mine in reversed(leaf.path):
+        for theirs in siblings:
+            if theirs is mine or not _may_reclaim_from(mine, theirs, vec):
+                continue
+            for other in pool.queues.leaves_under(theirs):
+                if running.get(other.uid):
+                    yield mine, theirs, other
+        siblings = mine.children
 
 
 def _on_groups(gang: Gang, usable: set[int]) -> bool:
@@ -395,6 +414,7 @@ def _solve(
 ) -> bool:
     start = session.checkpoint()
     evicted: Evicted = []
+    scenario = _Scenario(leaf, gang, vec)
     need = _physical_need(gang)
     missing = gang.size - gang.placed
     request = gang.shape.pod
@@ -403,8 +423,10 @@ def _solve(
     for victim_leaf, victim in victims:
         if victim.placed == 0 or (eligible is not None and not eligible(victim_leaf, victim)):
             continue
+        held = victim.held
         slots = session.evict(victim)
         evicted.append((victim, victim_leaf, slots))
+        scenario.add(evicted[-1], held)
         if not _room_for(groups, need):
             continue
         if (
@@ -419,7 +441,7 @@ def _solve(
         if PoolQueues.over_limit(leaf, vec) is not None:
             continue
         attempt = session.checkpoint()
-        kept, before = _reallocate(session, pool, leaf, gang, vec, groups, evicted)
+        kept, before = _reallocate(session, pool, gang, groups, evicted, scenario)
         if kept is None:
             session.rollback(attempt)
             # the gang found no room with every victim off: only new victims' nodes can help
@@ -440,14 +462,34 @@ def _solve(
     return False
 
 
+class _Scenario:
+    """The jobs a scenario re-allocates, kept up to date as victims are added (the pending gang
+    and every victim so far, per leaf queue in job order, with what each takes), so that each
+    re-allocation of a search does not rebuild them from the victims' pods."""
+
+    def __init__(self, leaf: QueueNode, gang: Gang, vec: Vector) -> None:
+        self.by_leaf: dict[QueueNode, list[Gang]] = {leaf: [gang]}
+        self.vectors: dict[Gang, Vector] = {gang: vec}
+        self.entries: dict[int, tuple[Gang, QueueNode, list[tuple[int, PodSlot]]]] = {}
+
+    def add(self, entry: tuple[Gang, QueueNode, list[tuple[int, PodSlot]]], held: Vector) -> None:
+        victim, victim_leaf, _ = entry
+        insort(self.by_leaf.setdefault(victim_leaf, []), victim, key=_order)
+        self.vectors[victim] = held
+        self.entries[id(victim)] = entry
+
+
+def _order(gang: Gang) -> tuple[object, ...]:
+    return gang.order
+
+
 def _reallocate(
     session: Session,
     pool: PoolState,
-    leaf: QueueNode,
     gang: Gang,
-    vec: Vector,
     groups: list[NodeGroup],
     evicted: Evicted,
+    scenario: _Scenario,
 ) -> tuple[Evicted | None, int]:
     """Re-allocate the evicted victims and the pending `gang` together, in job order.
 
@@ -456,24 +498,14 @@ def _reallocate(
     Returns the victims left out (in eviction order), or None if the gang found no room, and
     how many victims were put back before the gang was tried. The caller rolls back.
     """
-    by_leaf: dict[QueueNode, list[Gang]] = {leaf: [gang]}
-    vectors: dict[Gang, Vector] = {gang: vec}
-    for victim, victim_leaf, slots in evicted:
-        by_leaf.setdefault(victim_leaf, []).append(victim)
-        g = c = m = 0
-        for _, slot in slots:
-            q = slot.quota
-            g, c, m = g + q[0], c + q[1], m + q[2]
-        vectors[victim] = (g, c, m)
-    for gangs in by_leaf.values():
-        gangs.sort(key=lambda x: x.order)
+    vectors = scenario.vectors
     picker = HierarchicalPicker(
-        by_leaf,
+        scenario.by_leaf,
         lambda q, x: job_order_key(q, vectors[x]),
         vectors.__getitem__,
         lambda: session.version,
     )
-    slots_of = {id(e[0]): e for e in evicted}
+    slots_of = scenario.entries
     restored: set[int] = set()
     before = -1
     while (job := picker.pop()) is not None:

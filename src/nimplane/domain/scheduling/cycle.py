@@ -170,6 +170,18 @@ def _statuses(session: Session) -> dict[str, WorkloadStatus]:
     out: dict[str, WorkloadStatus] = {}
     for workload in session.workloads.values():
         gangs = by_workload.get(workload.id, [])
+        if len(gangs) == 1 and gangs[0].placed == gangs[0].size:
+            # most workloads of a cycle: one replica, running whole (no message to build)
+            size = gangs[0].size
+            out[workload.id] = WorkloadStatus(
+                workload_id=workload.id,
+                gangs_requested=1,
+                gangs_running=1,
+                pods_running=size,
+                phase_reason=None,
+                pending_messages=(),
+            )
+            continue
         pending = [g for g in gangs if g.placed < g.size]
         messages: list[PendingSchedulingMessage] = []
         if pending:

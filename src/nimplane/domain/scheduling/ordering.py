@@ -96,12 +96,18 @@ class HierarchicalPicker(Generic[T]):
         self._state = version
         self._last_state = -1
         self._last_signature: object = None
-        active: dict[int, QueueNode] = {}
+        # the queues with items and their ancestors, numbered densely (a picker over a few
+        # queues costs as much as they do, not as much as the whole tree)
+        index: dict[int, int] = {}
+        order: list[QueueNode] = []
         for leaf, leaf_items in items.items():
             if leaf_items:
                 for node in leaf.path:
-                    active[node.uid] = node
-        size = max(active, default=-1) + 2
+                    if node.uid not in index:
+                        index[node.uid] = len(order)
+                        order.append(node)
+        size = len(order) + 1
+        self._index = index
         self._root = size - 1
         self._items: list[list[T] | None] = [None] * size
         self._pos = [0] * size
@@ -109,17 +115,18 @@ class HierarchicalPicker(Generic[T]):
         self._heaps: list[list[tuple[Key, int, int, int]]] = [[] for _ in range(size)]
         self._best: list[T | None] = [None] * size
         self._parent = [self._root] * size
-        self._nodes: list[QueueNode | None] = [None] * size
+        self._nodes: list[QueueNode | None] = [*order, None]
         self._seq = 0
         self._last: QueueNode | None = None
         for leaf, leaf_items in items.items():
             if leaf_items:
-                self._items[leaf.uid] = leaf_items
-        for node in sorted(active.values(), key=lambda n: -n.depth):
-            self._nodes[node.uid] = node
+                self._items[index[leaf.uid]] = leaf_items
+        for node in order:
             if node.parent is not None:
-                self._parent[node.uid] = node.parent.uid
-            self._settle(node)
+                self._parent[index[node.uid]] = index[node.parent.uid]
+        # deepest first, ties by uid (the order the keys were first pushed in before)
+        for node in sorted(order, key=lambda n: (-n.depth, n.uid)):
+            self._settle(index[node.uid], node)
 
     def _top(self, uid: int) -> int | None:
         heap = self._heaps[uid]
@@ -131,9 +138,9 @@ class HierarchicalPicker(Generic[T]):
             heapq.heappop(heap)
         return None
 
-    def _settle(self, node: QueueNode) -> None:
-        """Recompute `node`'s best item and key and push it into its parent's heap."""
-        uid = node.uid
+    def _settle(self, uid: int, node: QueueNode) -> None:
+        """Recompute `node`'s best item and key (`uid` its index here) and push it into its
+        parent's heap."""
         version = self._version[uid] + 1
         self._version[uid] = version
         best: T | None
@@ -154,17 +161,19 @@ class HierarchicalPicker(Generic[T]):
 
     def refresh(self, leaf: QueueNode) -> None:
         """Re-key `leaf` and its ancestors after their state changed."""
-        nodes = self._nodes
+        index = self._index
         for node in leaf.path:
-            if nodes[node.uid] is not None:
-                self._settle(node)
+            uid = index.get(node.uid)
+            if uid is not None:
+                self._settle(uid, node)
 
     def drop(self, leaf: QueueNode) -> None:
         """Offer none of `leaf`'s remaining items."""
-        items = self._items[leaf.uid]
-        if items is None:
+        uid = self._index.get(leaf.uid)
+        items = None if uid is None else self._items[uid]
+        if uid is None or items is None:
             return
-        self._pos[leaf.uid] = len(items)
+        self._pos[uid] = len(items)
         if self._last is not leaf:
             self.refresh(leaf)
 
@@ -172,8 +181,9 @@ class HierarchicalPicker(Generic[T]):
         last = self._last
         if last is not None:
             self._last = None
-            leaf_items = self._items[last.uid]
-            pos = self._pos[last.uid]
+            last_uid = self._index[last.uid]
+            leaf_items = self._items[last_uid]
+            pos = self._pos[last_uid]
             if not (
                 self._state() == self._last_state
                 and leaf_items is not None

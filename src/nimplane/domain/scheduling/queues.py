@@ -186,6 +186,17 @@ class PoolQueues:
             if not node.children and name not in self.invalid
         }
         """The valid queues without children, by name: the only ones holding workloads."""
+        self._leaves_under: dict[int, list[QueueNode]] = {}
+
+    def leaves_under(self, node: QueueNode) -> list[QueueNode]:
+        """The queues without children in `node`'s subtree (`node` itself if a leaf)."""
+        found = self._leaves_under.get(node.uid)
+        if found is None:
+            found = [node] if not node.children else []
+            for child in node.children:
+                found += self.leaves_under(child)
+            self._leaves_under[node.uid] = found
+        return found
 
     def leaf(self, name: str) -> QueueNode | None:
         return self.leaves.get(name)

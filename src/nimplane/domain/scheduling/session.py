@@ -229,6 +229,10 @@ def _order(gang: Gang) -> tuple[object, ...]:
     return gang.order
 
 
+def _index(pod: PodPlacement) -> int:
+    return pod.index
+
+
 class Session:
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -479,22 +483,34 @@ class Session:
             if gang is None or gang.placed:
                 continue  # the workload or replica is gone: released, not evicted
             pool_name: str | None = None
-            for pod in sorted(placement.pods, key=lambda p: p.index):
+            ordered = sorted(placement.pods, key=_index)
+            # every pod loaded as it says, in index order: the placement's own pods are what
+            # `pod_placements` would rebuild (most gangs of a cycle; saves rebuilding them)
+            exact = type(placement.pods) is tuple and (
+                len(ordered) == 1 or tuple(ordered) == placement.pods
+            )
+            for pod in ordered:
                 node = self.node_by_name.get(pod.node)
                 if node is None or not 0 <= pod.index < gang.size or gang.pods[pod.index]:
+                    exact = False
                     continue  # its node is gone: the pod is lost
                 if pool_name is None:
                     pool_name = node.pool
                 if node.pool != pool_name:
+                    exact = False
                     continue
                 pool = self.pools[pool_name]
                 if pool.queues.leaf(gang.workload.project) is None:
+                    exact = False
                     break
                 slot = self._loaded_slot(gang, node, pod, pool)
-                if slot is not None:
+                if slot is None:
+                    exact = False
+                else:
                     self._put(gang, pod.index, slot)
+                    exact = exact and slot.devices == pod.gpu_devices
             if gang.placed:
-                pods = gang.pod_placements()
+                pods = placement.pods if exact else gang.pod_placements()
                 self.initial[gang.key] = pods
                 if pods == placement.pods and pool_name == placement.node_pool:
                     gang.loaded = placement
