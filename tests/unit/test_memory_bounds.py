@@ -1,0 +1,93 @@
+"""What a long-running server keeps in memory per key stays bounded, whatever the keys.
+
+Each cache that grows with what clients send (tokens, subjects, sign-ins, label values) is
+driven past its bound here, with time injected, and its size checked against the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from nimplane.api.observability import METRIC_METHODS, RequestContextMiddleware
+from nimplane.domain.identity import AccountBinding
+from nimplane.metrics import Metrics
+from nimplane.services.tokens import TokenService
+
+KEY = b"k" * 32
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("tokens", "token_use"),
+    [
+        pytest.param(25, "access", id="access-tokens-past-the-bound"),
+        pytest.param(25, "refresh", id="refresh-tokens-past-the-bound"),
+        pytest.param(100, "access", id="many-times-the-bound"),
+    ],
+)
+def test_verified_tokens_are_bounded(
+    monkeypatch: pytest.MonkeyPatch, tokens: int, token_use: str
+) -> None:
+    monkeypatch.setattr(TokenService, "_CACHE_LIMIT", 8)
+    clock = _Clock()
+    service = TokenService(KEY, issuer="nimplane", ttl_seconds=3600, clock=clock)
+    binding = AccountBinding("uid-1", 0)
+    for index in range(tokens):
+        token = service.issue(f"sa-{index}", "service-account", binding, token_use=token_use)
+        assert service.verify(token, token_use=token_use).subject == f"sa-{index}"
+        assert len(service._verified) <= 8
+        clock.now += 1.0
+
+
+def _request_label_sets(methods: list[str], path: str) -> int:
+    """Send one request per method through the request middleware; the label sets it left."""
+    metrics = Metrics()
+    holder = SimpleNamespace(state=SimpleNamespace(nimplane=SimpleNamespace(metrics=metrics)))
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 405, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = RequestContextMiddleware(refuse)
+
+    async def drive() -> None:
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Message) -> None:
+            return None
+
+        for method in methods:
+            scope = {"type": "http", "method": method, "path": path, "headers": [], "app": holder}
+            await middleware(scope, receive, send)
+
+    asyncio.run(drive())
+    families = {family.name: family for family in metrics.registry.collect()}
+    samples = families["nimplane_api_requests"].samples
+    return len({tuple(sorted(s.labels.items())) for s in samples if s.name.endswith("_total")})
+
+
+@pytest.mark.parametrize(
+    "methods",
+    [
+        pytest.param([f"X{index}" for index in range(200)], id="made-up-methods"),
+        pytest.param(["GET", "PATCH", "BREW", "PROPFIND", "get", "X" * 100], id="mixed"),
+    ],
+)
+def test_request_metric_label_sets_are_bounded_by_the_methods_http_defines(
+    methods: list[str],
+) -> None:
+    # an HTTP parser that accepts any token as a method (h11, uvicorn's fallback) must not
+    # let a client add a label set per request
+    assert _request_label_sets(methods, "/nowhere") <= len(METRIC_METHODS) + 1
