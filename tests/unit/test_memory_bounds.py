@@ -7,15 +7,21 @@ driven past its bound here, with time injected, and its size checked against the
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from nimplane.api.observability import METRIC_METHODS, RequestContextMiddleware
+from nimplane.api.state import AppState
+from nimplane.domain.errors import Unauthenticated
 from nimplane.domain.identity import AccountBinding
 from nimplane.metrics import Metrics
+from nimplane.services.auth import Authenticator
 from nimplane.services.tokens import TokenService
+from tests.support.identity import KNOWN_HASH, unique
 
 KEY = b"k" * 32
 
@@ -91,3 +97,50 @@ def test_request_metric_label_sets_are_bounded_by_the_methods_http_defines(
     # an HTTP parser that accepts any token as a method (h11, uvicorn's fallback) must not
     # let a client add a label set per request
     assert _request_label_sets(methods, "/nowhere") <= len(METRIC_METHODS) + 1
+
+
+def _authenticator(state: AppState, clock: _Clock) -> Authenticator:
+    key = state.settings.auth.signing_key
+    assert key is not None
+    tokens = TokenService(
+        key.get_secret_value().encode(), issuer=state.settings.auth.issuer, ttl_seconds=600
+    )
+    return Authenticator(state.store, tokens, 2.0, monotonic=clock)
+
+
+def _service_account(state: AppState, name: str) -> AccountBinding:
+    now = datetime.now(UTC)
+    state.store.write(
+        lambda tx: tx.identity.insert_service_account(name, name, KNOWN_HASH, now, "test")
+    )
+    with state.store.read() as tx:
+        account = tx.identity.service_account_by_client_id(name)
+    assert account is not None
+    return AccountBinding(account.uid, account.token_epoch)
+
+
+def test_cached_principals_are_bounded(monkeypatch: pytest.MonkeyPatch, state: AppState) -> None:
+    monkeypatch.setattr(Authenticator, "_CACHE_LIMIT", 4)
+    clock = _Clock()
+    auth = _authenticator(state, clock)
+    for index in range(10):
+        name = unique(f"bound-{index}")
+        token = auth.tokens.issue(name, "service-account", _service_account(state, name))
+        assert auth.authenticate(f"Bearer {token}").subject == name
+        assert len(auth._principals) <= 4
+
+
+def test_cached_token_families_are_bounded(
+    monkeypatch: pytest.MonkeyPatch, state: AppState
+) -> None:
+    monkeypatch.setattr(Authenticator, "_CACHE_LIMIT", 4)
+    clock = _Clock()
+    auth = _authenticator(state, clock)
+    name = unique("families")
+    binding = _service_account(state, name)
+    for _ in range(10):  # sign-ins it never heard of: each asks the database, then is cached
+        family = str(uuid.uuid4())
+        token = auth.tokens.issue(name, "service-account", binding, family_id=family)
+        with pytest.raises(Unauthenticated):
+            auth.authenticate(f"Bearer {token}")
+        assert len(auth._families) <= 4
