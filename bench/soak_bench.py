@@ -29,6 +29,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -248,7 +249,8 @@ def _count(http: httpx.Client, **params: Any) -> int:
 
 
 def _wait_settled(http: httpx.Client, target: int, timeout: float) -> dict[str, int]:
-    """Wait until `target` workloads run or the number Running stops growing for a minute."""
+    """Wait until `target` workloads run, or some do and their number stopped growing for a
+    minute, or `timeout` seconds; the number in each phase."""
     deadline = time.monotonic() + timeout
     best, best_at = -1, time.monotonic()
     while True:
@@ -256,7 +258,8 @@ def _wait_settled(http: httpx.Client, target: int, timeout: float) -> dict[str, 
         print(f"running {running} (load {_loadavg()})", file=sys.stderr)
         if running > best:
             best, best_at = running, time.monotonic()
-        if running >= target or time.monotonic() - best_at > 60 or time.monotonic() > deadline:
+        stalled = running > 0 and time.monotonic() - best_at > 60
+        if running >= target or stalled or time.monotonic() > deadline:
             break
         time.sleep(5.0)
     phases = ("Running", "Pending", "Initializing", "Creating", "Stopped", "Updating")
@@ -489,15 +492,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="soak-bench-") as tmp:
         data_dir = Path(tmp)
         # seeding: through the API, with the background work off (it would place and run
-        # the workloads one small batch at a time while 50,000 arrive)
-        process, base_url = _start_server(args, data_dir, background=False)
-        try:
-            started = time.monotonic()
-            ids = _seed(base_url, _tokens(base_url)["access"], args.workloads, args.seed_threads)
-            result["seed_seconds"] = round(time.monotonic() - started, 1)
-        finally:
-            _stop(process)
-        print(f"seeded {len(ids)} in {result['seed_seconds']} s", file=sys.stderr)
+        # the workloads one small batch at a time while 50,000 arrive); or a copy of a data
+        # directory seeded so before (--seeded-dir), to measure before and after on the same
+        ids_file = args.seeded_dir / "soak-ids.json" if args.seeded_dir else None
+        if ids_file is not None and ids_file.exists():
+            shutil.copytree(args.seeded_dir, data_dir, dirs_exist_ok=True)
+            ids = json.loads(ids_file.read_text())[: args.workloads]
+            result["seeded_through"] = f"api, copied from {args.seeded_dir}"
+        else:
+            process, base_url = _start_server(args, data_dir, background=False)
+            try:
+                started = time.monotonic()
+                token = _tokens(base_url)["access"]
+                ids = _seed(base_url, token, args.workloads, args.seed_threads)
+                result["seed_seconds"] = round(time.monotonic() - started, 1)
+            finally:
+                _stop(process)
+            print(f"seeded {len(ids)} in {result['seed_seconds']} s", file=sys.stderr)
+            if args.seeded_dir is not None:
+                shutil.copytree(data_dir, args.seeded_dir, dirs_exist_ok=True)
+                (args.seeded_dir / "soak-ids.json").write_text(json.dumps(ids))
         # the server as users run it, holding them: it places and runs half of them
         process, base_url = _start_server(args, data_dir)
         sampler = _Sampler(process.pid, args.sample_every)
@@ -575,6 +589,12 @@ def main() -> int:
     parser.add_argument("--seed-threads", type=int, default=8, help="threads seeding")
     parser.add_argument("--sample-every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--settle", type=float, default=1800.0, help="max seconds to settle")
+    parser.add_argument(
+        "--seeded-dir",
+        type=Path,
+        default=None,
+        help="keep the seeded data directory here, or reuse it if it holds one",
+    )
     parser.add_argument("--seed", type=int, default=14, help="random seed of the mix")
     parser.add_argument("--database-url", default=None, help="postgresql://... (default SQLite)")
     parser.add_argument(

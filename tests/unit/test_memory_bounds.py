@@ -14,8 +14,10 @@ from types import SimpleNamespace
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from nimplane.allocator import ARENAS, M_ARENA_MAX, limit_malloc_arenas
 from nimplane.api.observability import METRIC_METHODS, RequestContextMiddleware
 from nimplane.api.state import AppState
+from nimplane.cli.main import serve
 from nimplane.domain.errors import Unauthenticated
 from nimplane.domain.identity import AccountBinding
 from nimplane.metrics import Metrics
@@ -144,3 +146,44 @@ def test_cached_token_families_are_bounded(
         with pytest.raises(Unauthenticated):
             auth.authenticate(f"Bearer {token}")
         assert len(auth._families) <= 4
+
+
+class _Libc:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append((parameter, value))
+        return 1
+
+
+@pytest.mark.parametrize(
+    ("environ", "calls"),
+    [
+        pytest.param({}, [(M_ARENA_MAX, ARENAS)], id="capped-by-default"),
+        pytest.param({"MALLOC_ARENA_MAX": "4"}, [], id="the-operator-s-own-choice-kept"),
+    ],
+)
+def test_the_server_caps_malloc_arenas(
+    environ: dict[str, str], calls: list[tuple[int, int]]
+) -> None:
+    libc = _Libc()
+    assert limit_malloc_arenas(libc=libc, environ=environ) is bool(calls)
+    assert libc.calls == calls
+
+
+def test_serve_caps_malloc_arenas_before_it_builds_anything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order: list[str] = []
+    monkeypatch.setattr("nimplane.allocator.limit_malloc_arenas", lambda: order.append("cap"))
+
+    def build_state(settings: object) -> None:
+        order.append("build")
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("nimplane.wiring.build_state", build_state)
+    monkeypatch.setattr("nimplane.cli.main.configure_logging", lambda *a, **k: None)
+    with pytest.raises(RuntimeError, match="stop here"):
+        serve(log_level="warning")
+    assert order == ["cap", "build"]
