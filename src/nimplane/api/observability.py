@@ -2,9 +2,9 @@
 
 One pure ASGI middleware (cheap on the hot path) gives every request an id (the caller's
 `X-Request-ID`, or a new one), echoes it in the response, puts it in the logging context,
-and counts the request by route template, method and status code; a request refused (4xx)
-before any caller was authenticated is also counted by reason, as the audit trail does not
-record it.
+and counts the request by route template, method (one of HTTP's, else `other`) and status
+code; a request refused (4xx) before any caller was authenticated is also counted by reason,
+as the audit trail does not record it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nimplane import logs
 from nimplane.api.audit import PRINCIPAL_KEY
 from nimplane.metrics import Metrics
+
+METRIC_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+"""The methods counted under their own name; any other is counted as `other`: a method is a
+client's free token (h11 accepts any), and a label set per value would grow without bound."""
 
 REJECTION_REASONS = {
     400: "invalid",
@@ -58,7 +64,7 @@ class RequestContextMiddleware:
             )
             if metrics is not None:
                 template = getattr(scope.get("route"), "path", None) or "unmatched"
-                method = scope["method"]
+                method = scope["method"] if scope["method"] in METRIC_METHODS else "other"
                 metrics.requests.labels(template, method, str(status)).inc()
                 metrics.latency.labels(template, method).observe(time.perf_counter() - started)
                 if 400 <= status < 500 and scope.get(PRINCIPAL_KEY) is None:

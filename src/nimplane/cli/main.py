@@ -88,9 +88,12 @@ def serve(
     """Run the API server (SQLite in the data dir and the simulated cluster by default)."""
     import uvicorn
 
+    from nimplane.allocator import limit_malloc_arenas
     from nimplane.api.app import create_app
     from nimplane.services.seeding import ConfigError
     from nimplane.wiring import build_state
+
+    limit_malloc_arenas()  # before any thread: a long-running server's RSS stays bounded
 
     settings = load_settings(
         config, host=host, port=port, data_dir=data_dir, database_url=database_url
