@@ -189,6 +189,12 @@ class Settings(BaseSettings):
         description="Run the scheduling and lifecycle loops in this process. Off: the API only "
         "(another replica, or a test driving cycles itself, does the work).",
     )
+    background_process: bool = Field(
+        True,
+        description="`nimplane serve` runs those loops in a child process of its own, so the "
+        "API keeps a CPU (and the GIL) to itself; off: in the API process. The Kubernetes "
+        "backend keeps them in the API process (its watches feed both).",
+    )
     backend: Literal["simulated", "kubernetes"] = Field(
         "simulated",
         description="Where workloads run: the embedded simulated GPU cluster, or a Kubernetes "
