@@ -132,6 +132,8 @@ class PhaseResult:
     socket_errors: int
     error_sample: str = ""
     server_cpu_s: float | None = None
+    main_cpu_s: float | None = None
+    """The server's main process alone (nimplane: the API process, without its children)."""
     foreign_cpu_util: float | None = None
     loadgen_foreign_cpu_util: float | None = None
 
@@ -157,6 +159,8 @@ class PhaseResult:
         if self.server_cpu_s is not None and self.requests:
             out["server_cpu_util"] = round(self.server_cpu_s / self.duration_s, 3)
             out["server_cpu_us_per_req"] = round(self.server_cpu_s / self.requests * 1e6, 1)
+        if self.main_cpu_s is not None and self.requests:
+            out["main_cpu_us_per_req"] = round(self.main_cpu_s / self.requests * 1e6, 1)
         if self.foreign_cpu_util is not None:
             out["foreign_cpu_util"] = round(self.foreign_cpu_util, 3)
         if self.loadgen_foreign_cpu_util is not None:
@@ -609,6 +613,17 @@ class Server:
             return None
         return group_cpu_seconds(self.proc.pid)
 
+    def main_cpu_seconds(self) -> float | None:
+        """User+system CPU seconds of the main process alone (not its children)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def settle(self, max_wait: float = 15.0, idle_util: float = 0.05) -> float:
         """Wait until the server stops burning CPU (background work from the last phase)."""
         started = time.monotonic()
@@ -764,6 +779,9 @@ def summarise(results: list[PhaseResult]) -> dict[str, Any]:
     }
     foreign = [r.foreign_cpu_util for r in results if r.foreign_cpu_util is not None]
     cpu = [r.server_cpu_s / r.requests for r in results if r.server_cpu_s and r.requests]
+    main = [r.main_cpu_s / r.requests for r in results if r.main_cpu_s and r.requests]
+    if main:
+        out["main_cpu_us_per_req"] = round(median(main) * 1e6, 1)
     if cpu:
         out["server_cpu_us_per_req"] = round(median(cpu) * 1e6, 1)
         out["server_cpu_util"] = round(
@@ -949,6 +967,7 @@ def run_mode(
                                 f" before {phase.key}"
                             )
                 cpu_before = server.cpu_seconds()
+                main_before = server.main_cpu_seconds()
                 taken_before = cpu_taken_seconds(server_cpu)
                 load_before = None if load_cpu is None else cpu_taken_seconds(load_cpu)
                 driver_before = driver_cpu_seconds(driver)
@@ -973,6 +992,9 @@ def run_mode(
                     result.loadgen_foreign_cpu_util = max(0.0, foreign / wall)
                 taken_after = cpu_taken_seconds(server_cpu)
                 cpu_after = server.cpu_seconds()
+                main_after = server.main_cpu_seconds()
+                if main_before is not None and main_after is not None:
+                    result.main_cpu_s = main_after - main_before
                 if cpu_before is not None and cpu_after is not None:
                     result.server_cpu_s = cpu_after - cpu_before
                     if taken_before is not None and taken_after is not None:
