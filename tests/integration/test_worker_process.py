@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nimplane.settings import Settings
+from nimplane.storage.db import create_db_engine, migrate
 from tests.conftest import nim_request
+from tests.support.db import delete_workloads
 from tests.support.server import ServerProcess
 from tests.support.waiting import wait_until
 
@@ -38,6 +41,11 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory, database_url: str | None) -> ServerProcess:
+    if database_url:  # the session's shared database: free the cluster for this test
+        engine = create_db_engine(Settings(database_url=database_url).resolved_database_url())
+        migrate(engine)  # a fresh session has no tables yet
+        delete_workloads(engine)
+        engine.dispose()
     data_dir = tmp_path_factory.mktemp("split")
     config = data_dir / "nimplane.yaml"
     config.write_text(CONFIG)
