@@ -53,10 +53,13 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CEILING_DIR = REPO_ROOT.parent / "shared" / "bench"
+DEFAULT_SHIPPED_BODY = (
+    REPO_ROOT.parent / "shared" / "spec" / "example-create-request-corrected.json"
+)
 
 CLIENT_ID = "bench"
 CLIENT_SECRET = "bench-secret-123"  # a throwaway credential for a local server
-PROJECT_ID = "1"
+PROJECT_ID = "1"  # the embedded default project (wiring.DEFAULT_UNIT_ID)
 IMAGE = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3"
 NIM_PATH = "/api/v2/workloads/nim-services"
 
@@ -129,6 +132,8 @@ class PhaseResult:
     socket_errors: int
     error_sample: str = ""
     server_cpu_s: float | None = None
+    main_cpu_s: float | None = None
+    """The server's main process alone (nimplane: the API process, without its children)."""
     foreign_cpu_util: float | None = None
     loadgen_foreign_cpu_util: float | None = None
 
@@ -154,6 +159,8 @@ class PhaseResult:
         if self.server_cpu_s is not None and self.requests:
             out["server_cpu_util"] = round(self.server_cpu_s / self.duration_s, 3)
             out["server_cpu_us_per_req"] = round(self.server_cpu_s / self.requests * 1e6, 1)
+        if self.main_cpu_s is not None and self.requests:
+            out["main_cpu_us_per_req"] = round(self.main_cpu_s / self.requests * 1e6, 1)
         if self.foreign_cpu_util is not None:
             out["foreign_cpu_util"] = round(self.foreign_cpu_util, 3)
         if self.loadgen_foreign_cpu_util is not None:
@@ -172,15 +179,26 @@ def split_template(body: dict[str, Any], mark: str) -> tuple[str, str]:
     return pre, post
 
 
-def create_body(name: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "projectId": PROJECT_ID, "useGivenNameAsPrefix": True},
-        "spec": {
-            "image": IMAGE,
-            "modelStore": {"nimCache": {"name": "cache-a"}},
-            "compute": {"gpuDevicesRequest": 1},
-        },
+def create_body(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The create body: the minimal one, or `template` (the shipped mode's example) with
+    `name` as the prefix of a unique name in the embedded default project."""
+    if template is None:
+        return {
+            "metadata": {"name": name, "projectId": PROJECT_ID, "useGivenNameAsPrefix": True},
+            "spec": {
+                "image": IMAGE,
+                "modelStore": {"nimCache": {"name": "cache-a"}},
+                "compute": {"gpuDevicesRequest": 1},
+            },
+        }
+    body = json.loads(json.dumps(template))
+    body["metadata"] = {
+        **body.get("metadata", {}),
+        "name": name,
+        "projectId": PROJECT_ID,
+        "useGivenNameAsPrefix": True,
     }
+    return dict(body)
 
 
 def patch_body(value: str) -> dict[str, Any]:
@@ -497,7 +515,8 @@ def free_port() -> int:
 
 
 def group_cpu_seconds(pgid: int) -> float | None:
-    """User+system CPU seconds of every live process in the process group (Linux only)."""
+    """User+system CPU seconds of every live process in the process group, and of the
+    children they have reaped (a worker process that ended still counts; Linux only)."""
     proc = Path("/proc")
     if not proc.is_dir():
         return None
@@ -511,21 +530,23 @@ def group_cpu_seconds(pgid: int) -> float | None:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16,
+        # cstime 17.
         if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
+            total += sum(int(v) for v in fields[11:15])
     return total / tick
 
 
-def cpu_taken_seconds(cpu: int) -> float | None:
-    """Seconds one CPU spent running processes (user, nice, system) or stolen by the host."""
+def cpu_taken_seconds(cpu: int | None) -> float | None:
+    """Seconds one CPU (None: all of them) spent running processes (user, nice, system) or
+    stolen by the host."""
     try:
         lines = Path("/proc/stat").read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         fields = line.split()
-        if fields and fields[0] == f"cpu{cpu}":
+        if fields and fields[0] == ("cpu" if cpu is None else f"cpu{cpu}"):
             # user nice system idle iowait irq softirq steal ...
             ticks = [int(v) for v in fields[1:9]]
             return (ticks[0] + ticks[1] + ticks[2] + ticks[7]) / os.sysconf("SC_CLK_TCK")
@@ -592,6 +613,17 @@ class Server:
             return None
         return group_cpu_seconds(self.proc.pid)
 
+    def main_cpu_seconds(self) -> float | None:
+        """User+system CPU seconds of the main process alone (not its children)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def settle(self, max_wait: float = 15.0, idle_util: float = 0.05) -> float:
         """Wait until the server stops burning CPU (background work from the last phase)."""
         started = time.monotonic()
@@ -655,7 +687,9 @@ def expect(status: int, want: int, what: str, payload: Any) -> None:
         raise BenchError(f"{what}: expected HTTP {want}, got {status}: {payload!r}"[:2000])
 
 
-def prepare_nimplane(port: int, seed: int) -> tuple[str, list[str]]:
+def prepare_nimplane(
+    port: int, seed: int, template: dict[str, Any] | None = None
+) -> tuple[str, list[str]]:
     """Get a token and create ``seed`` workloads for the GET and PATCH phases."""
     base = f"http://127.0.0.1:{port}"
     status, payload = call(
@@ -667,7 +701,9 @@ def prepare_nimplane(port: int, seed: int) -> tuple[str, list[str]]:
     token = str(payload["accessToken"])
     ids: list[str] = []
     for i in range(seed):
-        status, payload = call("POST", f"{base}{NIM_PATH}", create_body(f"seed{i}"), token)
+        status, payload = call(
+            "POST", f"{base}{NIM_PATH}", create_body(f"seed{i}", template), token
+        )
         expect(status, 202, "seed create", payload)
         ids.append(str(payload["metadata"]["id"]))
     # One of each measured call, so a broken request fails loudly here, not as 4xx in load.
@@ -688,9 +724,9 @@ class Phase:
     spec: RequestSpec
 
 
-def build_phases(token: str, ids: list[str]) -> list[Phase]:
+def build_phases(token: str, ids: list[str], template: dict[str, Any] | None = None) -> list[Phase]:
     headers = (("Authorization", f"Bearer {token}"), ("Content-Type", "application/json"))
-    create_pre, create_post = split_template(create_body(NAME_MARK), NAME_MARK)
+    create_pre, create_post = split_template(create_body(NAME_MARK, template), NAME_MARK)
     patch_pre, patch_post = split_template(patch_body(VALUE_MARK), VALUE_MARK)
     by_id = tuple(f"{NIM_PATH}/{i}" for i in ids)
     create = RequestSpec("POST", (NIM_PATH,), headers, create_pre, create_post)
@@ -743,6 +779,9 @@ def summarise(results: list[PhaseResult]) -> dict[str, Any]:
     }
     foreign = [r.foreign_cpu_util for r in results if r.foreign_cpu_util is not None]
     cpu = [r.server_cpu_s / r.requests for r in results if r.server_cpu_s and r.requests]
+    main = [r.main_cpu_s / r.requests for r in results if r.main_cpu_s and r.requests]
+    if main:
+        out["main_cpu_us_per_req"] = round(median(main) * 1e6, 1)
     if cpu:
         out["server_cpu_us_per_req"] = round(median(cpu) * 1e6, 1)
         out["server_cpu_util"] = round(
@@ -766,6 +805,53 @@ RATIOS: dict[str, tuple[str, str]] = {
 }
 
 
+MODES = ("settled", "shipped")
+
+
+@dataclass(frozen=True)
+class ModeConfig:
+    """How one mode runs nimplane and the ceiling.
+
+    *settled*: the request path alone, as measured since the first benchmark: the minimal
+    create body, both servers pinned to one CPU and the load generator to the other, and
+    before every phase a wait until neither server burns CPU (nimplane's background work
+    from the previous phase has ended).
+
+    *shipped*: nimplane as the README's first command runs it: `nimplane serve` with its
+    background work on, nothing pinned, the corrected seed example as the create body, no
+    waiting between nimplane's phases (they run back to back: GET, create, PATCH, the
+    order reversed every other round). Only before the ceiling's phases the script waits
+    (at most `settle_max` seconds) for nimplane to go quiet, so the ceiling is measured
+    on a machine as calm as it gets.
+    """
+
+    name: str
+    connections: int
+    pin: bool
+    template: dict[str, Any] | None
+    settle_nimplane_phases: bool
+
+
+def mode_config(args: argparse.Namespace, mode: str) -> ModeConfig:
+    if mode == "settled":
+        return ModeConfig(mode, args.connections, args.pin, None, settle_nimplane_phases=True)
+    template = json.loads(Path(args.create_body).read_text())
+    if not isinstance(template, dict):
+        raise BenchError(f"{args.create_body}: the create body must be a JSON object")
+    return ModeConfig(mode, args.shipped_connections, False, template, settle_nimplane_phases=False)
+
+
+def round_order(phases: list[Phase], rnd: int, config: ModeConfig) -> list[Phase]:
+    """The phases of one round: interleaved in settled mode; in shipped mode the ceiling's
+    phases together and nimplane's back to back. Reversed every other round."""
+    order = list(phases)
+    if not config.settle_nimplane_phases:
+        order = [p for p in phases if p.server == "ceiling"] + [
+            p for p in phases if p.server == "nimplane"
+        ]
+    return order if rnd % 2 == 0 else list(reversed(order))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     driver = args.driver
@@ -783,12 +869,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ceiling_dir = Path(args.ceiling_dir).resolve()
     if not (ceiling_dir / "ceiling_app.py").is_file():
         raise BenchError(f"no ceiling_app.py in {ceiling_dir} (see --ceiling-dir)")
-
     nice = raise_priority(args.nice)
+    modes = MODES if args.mode == "both" else (args.mode,)
+    reports = {
+        mode: run_mode(args, mode_config(args, mode), driver, wrk, ceiling_dir) for mode in modes
+    }
+    return {
+        "driver": driver,
+        "driver_version": wrk_version(wrk) if driver == "wrk" and wrk else "asyncio (built-in)",
+        "valid": all(r["valid"] for r in reports.values()),
+        "nice": nice,
+        "loadavg": read_loadavg(),
+        "ratios": {mode: r["ratios"] for mode, r in reports.items()},
+        "cpu_ratios": {mode: r["cpu_ratios"] for mode, r in reports.items()},
+        "targets": TARGETS,
+        "modes": reports,
+    }
+
+
+def read_loadavg() -> str | None:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return None
+
+
+def run_mode(
+    args: argparse.Namespace, config: ModeConfig, driver: str, wrk: str | None, ceiling_dir: Path
+) -> dict[str, Any]:
+    log(f"mode {config.name}: {config.connections} connections, pinned: {config.pin}")
+    loadavg_before = read_loadavg()
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    pin = args.pin and len(cpus) >= 2
+    pin = config.pin and len(cpus) >= 2
     server_cpu = cpus[0] if pin else None
     load_cpu = cpus[1] if pin else None
+    all_cpus = os.cpu_count() or 1
 
     with tempfile.TemporaryDirectory(prefix="nimplane-bench-") as tmp:
         workdir = Path(tmp)
@@ -796,6 +911,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         nim_env = dict(base_env)
         nim_env["NIMPLANE_BOOTSTRAP_CLIENT_ID"] = CLIENT_ID
         nim_env["NIMPLANE_BOOTSTRAP_CLIENT_SECRET"] = CLIENT_SECRET
+        for assignment in args.server_env:
+            key, _, value = assignment.partition("=")
+            nim_env[key] = value
         ceiling_port, nim_port = free_port(), free_port()
         ceiling = Server(
             name="ceiling",
@@ -825,25 +943,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cpu=server_cpu,
         )  # fmt: skip
         servers = {"ceiling": ceiling, "nimplane": nimplane}
+        own_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
         try:
             for server in servers.values():
                 server.start()
             if load_cpu is not None:
                 # The built-in driver runs in this process; wrk is pinned when started.
                 os.sched_setaffinity(0, {load_cpu})
-            token, ids = prepare_nimplane(nim_port, args.seed)
+            token, ids = prepare_nimplane(nim_port, args.seed, config.template)
             log(f"created {len(ids)} workloads for GET/PATCH")
-            phases = build_phases(token, ids)
+            phases = build_phases(token, ids, config.template)
 
             def measure(phase: Phase, tag: str, duration: float) -> PhaseResult:
                 server = servers[phase.server]
-                # Both servers share one CPU when pinned: let neither carry work into the phase.
-                for other in servers.values():
-                    waited = other.settle()
-                    if waited >= 1.0:
-                        log(f"waited {waited:.1f}s for {other.name} to go idle before {phase.key}")
+                # Settled: let neither server carry work into the phase. Shipped: only the
+                # ceiling's phases wait (for nimplane's background work, bounded).
+                if config.settle_nimplane_phases or phase.server == "ceiling":
+                    for other in servers.values():
+                        waited = other.settle()
+                        if waited >= 1.0:
+                            log(
+                                f"waited {waited:.1f}s for {other.name} to go idle"
+                                f" before {phase.key}"
+                            )
                 cpu_before = server.cpu_seconds()
-                taken_before = None if server_cpu is None else cpu_taken_seconds(server_cpu)
+                main_before = server.main_cpu_seconds()
+                taken_before = cpu_taken_seconds(server_cpu)
                 load_before = None if load_cpu is None else cpu_taken_seconds(load_cpu)
                 driver_before = driver_cpu_seconds(driver)
                 wall_before = time.monotonic()
@@ -851,13 +976,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     assert wrk is not None
                     result = run_wrk(
                         wrk, server.port, phase.spec, tag=tag,
-                        connections=args.connections, threads=args.threads,
+                        connections=config.connections, threads=args.threads,
                         duration=duration, workdir=workdir, cpu=load_cpu,
                     )  # fmt: skip
                 else:
                     result = run_python_driver(
                         server.port, phase.spec, tag=tag,
-                        connections=args.connections, duration=duration,
+                        connections=config.connections, duration=duration,
                     )  # fmt: skip
                 wall = time.monotonic() - wall_before
                 driver_used = driver_cpu_seconds(driver) - driver_before
@@ -865,13 +990,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if load_before is not None and load_after is not None:
                     foreign = load_after - load_before - driver_used
                     result.loadgen_foreign_cpu_util = max(0.0, foreign / wall)
-                taken_after = None if server_cpu is None else cpu_taken_seconds(server_cpu)
+                taken_after = cpu_taken_seconds(server_cpu)
                 cpu_after = server.cpu_seconds()
+                main_after = server.main_cpu_seconds()
+                if main_before is not None and main_after is not None:
+                    result.main_cpu_s = main_after - main_before
                 if cpu_before is not None and cpu_after is not None:
                     result.server_cpu_s = cpu_after - cpu_before
                     if taken_before is not None and taken_after is not None:
-                        # What ran on the servers' CPU that was not the measured server.
+                        # What ran on the servers' CPU (unpinned: on the machine, the load
+                        # generator excepted, in CPUs) that was not the measured server.
                         foreign = taken_after - taken_before - result.server_cpu_s
+                        if server_cpu is None:
+                            foreign -= driver_used
                         result.foreign_cpu_util = max(0.0, foreign / wall)
                 if server.proc is not None and server.proc.poll() is not None:
                     raise BenchError(f"{server.name} died during {phase.key}:\n{server.log_tail()}")
@@ -879,27 +1010,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             if args.warmup > 0:
                 log(f"warm-up: {args.warmup:g}s per phase")
-                for phase in phases:
-                    measure(phase, f"w{phase.key[0]}", args.warmup)
+                for phase in round_order(phases, 0, config):
+                    measure(phase, f"w{config.name[0]}{phase.key[0]}", args.warmup)
 
             per_round: list[dict[str, PhaseResult]] = []
             for rnd in range(args.rounds):
-                order = phases if rnd % 2 == 0 else list(reversed(phases))
                 results: dict[str, PhaseResult] = {}
-                for phase in order:
-                    res = measure(phase, f"r{rnd}{phase.key[0]}", args.duration)
+                for phase in round_order(phases, rnd, config):
+                    tag = f"{config.name[0]}{rnd}{phase.key[0]}"
+                    res = measure(phase, tag, args.duration)
                     results[phase.key] = res
                     bad = f", {res.non_2xx} non-2xx" if res.non_2xx else ""
                     bad += f", {res.socket_errors} socket errors" if res.socket_errors else ""
                     log(
-                        f"round {rnd + 1}/{args.rounds} {phase.server:8s} {phase.key:6s} "
-                        f"{res.rps:8.1f} req/s  p50 {res.p50_ms:7.2f} ms  "
-                        f"p99 {res.p99_ms:7.2f} ms{bad}"
+                        f"{config.name} round {rnd + 1}/{args.rounds} {phase.server:8s} "
+                        f"{phase.key:6s} {res.rps:8.1f} req/s  p50 {res.p50_ms:7.2f} ms  "
+                        f"p99 {res.p99_ms:7.2f} ms  cpu/req "
+                        f"{(res.server_cpu_s or 0) / max(1, res.requests) * 1e6:7.0f} us{bad}"
                     )
                 per_round.append(results)
+            workloads = count_workloads(nim_port, token)
         finally:
             for server in servers.values():
                 server.stop()
+            if own_affinity is not None:
+                os.sched_setaffinity(0, own_affinity)
 
     summary = {key: summarise([r[key] for r in per_round]) for key in (p.key for p in phases)}
     round_ratios = [
@@ -929,21 +1064,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     non_2xx = sum(s["non_2xx"] for s in summary.values())
     socket_errors = sum(s["socket_errors"] for s in summary.values())
     return {
-        "driver": driver,
-        "driver_version": wrk_version(wrk) if driver == "wrk" and wrk else "asyncio (built-in)",
         "valid": non_2xx == 0 and socket_errors == 0,
         "config": {
+            "mode": config.name,
             "duration_s": args.duration,
-            "connections": args.connections,
+            "connections": config.connections,
             "wrk_threads": args.threads if driver == "wrk" else None,
             "rounds": args.rounds,
             "warmup_s": args.warmup,
             "seed_workloads": args.seed,
+            "create_body": "minimal" if config.template is None else str(args.create_body),
+            "settle_between_nimplane_phases": config.settle_nimplane_phases,
             "pinned": {"servers_cpu": server_cpu, "load_cpu": load_cpu} if pin else None,
-            "nice": nice,
+            "cpus": all_cpus,
             "uvicorn_options": list(UVICORN_OPTIONS),
+            "server_env": list(args.server_env),
             "storage": "sqlite",
+            "loadavg_before": loadavg_before,
+            "loadavg_after": read_loadavg(),
         },
+        "workloads_at_end": workloads,
         "nimplane": {k: summary[k] for k in ("get", "create", "patch")},
         "ceiling": {k: summary[k] for k in ("ping", "echo")},
         "ratios": ratios,
@@ -964,6 +1104,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def count_workloads(port: int, token: str) -> dict[str, Any] | None:
+    """How many workloads the server holds at the end, by phase (what the background work
+    had to carry)."""
+    status, payload = call("GET", f"http://127.0.0.1:{port}/api/v1/workloads/count", token=token)
+    total = payload.get("count") if status == 200 and isinstance(payload, dict) else None
+    status, payload = call(
+        "GET",
+        f"http://127.0.0.1:{port}/api/v1/workloads/count?filterBy=phase==Running",
+        token=token,
+    )
+    running = payload.get("count") if status == 200 and isinstance(payload, dict) else None
+    return {"total": total, "running": running}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=(
@@ -972,7 +1126,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     )
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per phase (3)")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
+    parser.add_argument(
+        "--mode",
+        choices=("shipped", "settled", "both"),
+        default="both",
+        help="shipped: as the README runs it; settled: the request path alone (both)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=16, help="concurrent connections, settled mode (16)"
+    )
+    parser.add_argument(
+        "--shipped-connections",
+        type=int,
+        default=32,
+        help="concurrent connections, shipped mode (32)",
+    )
+    parser.add_argument(
+        "--create-body",
+        default=str(DEFAULT_SHIPPED_BODY),
+        help=f"the shipped mode's create body ({DEFAULT_SHIPPED_BODY})",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for nimplane serve (repeatable; to compare settings)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per phase (1)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
@@ -1001,7 +1181,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"directory holding ceiling_app.py ({DEFAULT_CEILING_DIR})",
     )
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.rounds < 1 or args.connections < 1 or args.seed < 1:
+    if min(args.duration, args.rounds, args.connections, args.shipped_connections, args.seed) < 1:
         parser.error("--duration, --rounds, --connections and --seed must be at least 1")
     return args
 
@@ -1036,11 +1216,13 @@ def main(argv: list[str] | None = None) -> int:
     report["wall_time_s"] = round(time.monotonic() - started, 1)
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
+    for mode, sub in report["modes"].items():
+        if not sub["valid"]:
+            log(
+                f"INVALID ({mode}): {sub['errors']['non_2xx']} non-2xx responses and "
+                f"{sub['errors']['socket_errors']} socket errors (see errors.by_phase)"
+            )
     if not report["valid"]:
-        log(
-            f"INVALID: {report['errors']['non_2xx']} non-2xx responses and "
-            f"{report['errors']['socket_errors']} socket errors (see errors.by_phase)"
-        )
         return 2
     return 0
 

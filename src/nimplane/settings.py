@@ -195,6 +195,13 @@ class Settings(BaseSettings):
         description="Run the scheduling and lifecycle loops in this process. Off: the API only "
         "(another replica, or a test driving cycles itself, does the work).",
     )
+    background_process: bool = Field(
+        False,
+        description="`nimplane serve` runs those loops in a child process of its own, so the "
+        "API keeps a CPU (and the GIL) to itself; off (the default for now: the child's "
+        "scheduler and lifecycle metrics are not on the API's `/metrics` yet): in the API "
+        "process. The Kubernetes backend keeps them in the API process (its watches feed both).",
+    )
     backend: Literal["simulated", "kubernetes"] = Field(
         "simulated",
         description="Where workloads run: the embedded simulated GPU cluster, or a Kubernetes "

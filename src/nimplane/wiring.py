@@ -178,10 +178,14 @@ def sign_in_guard(
     return SignInGuard(auth.grant, limits, hashing, clock)
 
 
-def build_state(settings: Settings, environ: Mapping[str, str] | None = None) -> AppState:
+def build_state(
+    settings: Settings, environ: Mapping[str, str] | None = None, *, seed: bool = True
+) -> AppState:
     """Open the database, migrate it, seed the embedded organisation, the administrator and
     the config file's organisation (`environ` holds the secrets it names by variable; default
-    the process environment). Raises `ConfigError` if that organisation cannot be applied."""
+    the process environment). Raises `ConfigError` if that organisation cannot be applied.
+    Without `seed` (the background worker process, started once the API process has
+    seeded) only the embedded organisation is ensured."""
     make_private_dir(settings.data_dir)
     engine = create_db_engine(
         settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
@@ -189,18 +193,23 @@ def build_state(settings: Settings, environ: Mapping[str, str] | None = None) ->
     migrate(engine)
     store = SqlStore(engine)
     try:
-        return _build_services(settings, engine, store, environ)
+        return _build_services(settings, engine, store, environ, seed)
     except BaseException:
         store.close()  # a failed start leaves no writer thread or connection behind
         raise
 
 
 def _build_services(
-    settings: Settings, engine: Engine, store: SqlStore, environ: Mapping[str, str] | None
+    settings: Settings,
+    engine: Engine,
+    store: SqlStore,
+    environ: Mapping[str, str] | None,
+    seed: bool = True,
 ) -> AppState:
     embedded = EmbeddedOrg(settings.tenant_id, settings.cluster_name)
     cluster_id = seed_organisation(store, embedded, utc_now())
-    bootstrap_admin(settings, store)
+    if seed:
+        bootstrap_admin(settings, store)
     tokens = TokenService(
         load_signing_key(settings),
         issuer=settings.auth.issuer,
@@ -209,14 +218,15 @@ def _build_services(
     cluster = SimulatedCluster(
         settings.simulator.inventory(), store, timings_from(settings.simulator)
     )
-    seed_from_config(
-        store,
-        settings.organisation,
-        tenant_id=settings.tenant_id,
-        cluster_id=cluster_id,
-        environ=os.environ if environ is None else environ,
-        now=utc_now(),
-    )
+    if seed:
+        seed_from_config(
+            store,
+            settings.organisation,
+            tenant_id=settings.tenant_id,
+            cluster_id=cluster_id,
+            environ=os.environ if environ is None else environ,
+            now=utc_now(),
+        )
     metrics = Metrics()
     scheduler_loop = PeriodicLoop(
         "scheduler",
@@ -275,7 +285,7 @@ def _build_services(
         refresh_max_lifetime_seconds=settings.auth.refresh_token_max_lifetime_seconds,
     )
     org = OrgService(store, backend, auth.forget)
-    if not gives_quota_to(settings.organisation, embedded.department, embedded.project):
+    if seed and not gives_quota_to(settings.organisation, embedded.department, embedded.project):
         seed_default_quota(store, org, backend)
     return AppState(
         settings=settings,

@@ -8,7 +8,7 @@ import typer.main
 
 from nimplane.cli.main import app
 
-SERVER_SIDE = {"serve", "openapi", "render"}
+SERVER_SIDE = {"serve", "openapi", "render", "background-worker"}
 
 
 def _leaves(group: Any, prefix: str = "") -> list[tuple[str, Any]]:

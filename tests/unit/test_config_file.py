@@ -184,6 +184,7 @@ def test_serve_reads_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(nimplane.wiring, "build_state", build_state)
     monkeypatch.setattr(nimplane.api.app, "create_app", lambda s, state, run_workers: "app")
+    monkeypatch.setenv("NIMPLANE_BACKGROUND_PROCESS", "false")  # the stub state runs no loops
     ran: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: ran.append(kwargs))
     path = write(tmp_path, "server:\n  port: 9001\n" + ORGANISATION)

@@ -11,7 +11,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from nimplane.cli import admin, session
+from nimplane.cli import admin, session, worker
 from nimplane.cli.nim import inference_app
 from nimplane.cli.render import render_command
 from nimplane.logs import configure_logging
@@ -95,15 +95,20 @@ def serve(
 
     limit_malloc_arenas()  # before any thread: a long-running server's RSS stays bounded
 
-    settings = load_settings(
-        config, host=host, port=port, data_dir=data_dir, database_url=database_url
-    )
+    overrides = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
+    settings = load_settings(config, **overrides)
     configure_logging(log_level, json_lines=log_format == "json")
     try:  # before listening: a config file that cannot be applied fails the start at once
         state = build_state(settings)
     except ConfigError as exc:
         typer.echo(f"nimplane: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if (
+        settings.background_workers
+        and settings.background_process
+        and settings.backend == "simulated"
+    ):  # the loops in a child process; on Kubernetes its watches feed the API's reads too
+        state.workers.run_elsewhere(worker.worker_process(config, overrides, log_level, log_format))
     try:
         uvicorn.run(
             create_app(settings, state=state, run_workers=True),
@@ -140,6 +145,7 @@ def openapi(
 
 
 app.command("render")(render_command)
+app.command(worker.COMMAND, hidden=True)(worker.background_worker)
 
 # The client commands (a client of the HTTP API only; see the README's "Command line").
 session.register(app)

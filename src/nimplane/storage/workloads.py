@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from nimplane.domain.workloads import (
 )
 from nimplane.storage import list_sql
 from nimplane.storage.db import violated_foreign_key, violated_unique
+from nimplane.storage.raw_query import RawQuery
 from nimplane.storage.tables import clusters, departments, projects, workloads
 
 _SELECT: Select[Any] = (
@@ -58,6 +59,9 @@ _SELECT: Select[Any] = (
 # request pays only for binding its parameters.
 _GET_ANY = _SELECT.where(workloads.c.id == bindparam("id"))
 _GET_LIVE = _GET_ANY.where(workloads.c.torn_down_at.is_(None))
+# The hottest reads, on the DBAPI cursor (storage/raw_query.py).
+_RAW_GET_ANY = RawQuery(_GET_ANY)
+_RAW_GET_LIVE = RawQuery(_GET_LIVE)
 _BY_IDS = _SELECT.where(workloads.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(workloads)
 _UPDATE_STATUS = update(workloads).where(
@@ -211,7 +215,10 @@ def _conditions_from_json(items: list[dict[str, Any]] | None) -> tuple[Condition
 
 
 def _to_workload(row: Row[Any]) -> Workload:
-    m = row._mapping
+    return _workload_from(row._mapping)
+
+
+def _workload_from(m: Mapping[Any, Any]) -> Workload:
     return Workload(
         id=m["id"],
         name=m["name"],
@@ -317,9 +324,9 @@ class SqlWorkloadRepo:
         self._conn = conn
 
     def get(self, workload_id: str, *, include_deleted: bool = False) -> Workload | None:
-        query = _GET_ANY if include_deleted else _GET_LIVE
-        row = self._conn.execute(query, {"id": workload_id}).first()
-        return None if row is None else _to_workload(row)
+        query = _RAW_GET_ANY if include_deleted else _RAW_GET_LIVE
+        row = query.first(self._conn, {"id": workload_id})
+        return None if row is None else _workload_from(row)
 
     def insert(self, workload: Workload, due_at: datetime) -> None:
         try:
