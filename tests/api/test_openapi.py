@@ -194,6 +194,26 @@ def test_no_422_anywhere(served: dict[str, Any]) -> None:
 # --- (c) docs --------------------------------------------------------------------------------
 
 
+def test_every_operation_documents_the_edges_400(
+    served: dict[str, Any], client: TestClient
+) -> None:
+    """The edge refuses any request before its route (a Content-Length that is no number),
+    so every operation lists a 400; a DELETE, whose own errors have none, answers it."""
+    lacking = [
+        f"{method.upper()} {path}"
+        for path, item in served["paths"].items()
+        for method, operation in item.items()
+        if "400" not in operation["responses"]
+    ]
+    assert lacking == []
+    refused = client.delete(
+        "/api/v2/workloads/00000000-0000-0000-0000-000000000000",
+        headers={"Content-Length": "ten"},
+    )
+    assert refused.status_code == 400
+    assert "Content-Length" in refused.json()["message"]
+
+
 def test_docs_serve_html(client: TestClient) -> None:
     response = client.get("/api/docs")
     assert response.status_code == 200

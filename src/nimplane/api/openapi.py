@@ -27,6 +27,12 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
 )
 PUBLIC_PATHS = frozenset({"/api/v1/token", "/api/v2/token", "/healthz", "/readyz"})
 """Everything else needs `Authorization: Bearer <token>` (checked in `api.deps.as_caller`)."""
+EDGE_REFUSAL: dict[str, Any] = {
+    "description": "Refused at the edge, before the operation: a Content-Length that is not a "
+    "number or over the body limit, a body over the limit, or a NUL in the path or query.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+"""Every operation may answer it, whatever its own errors (docs/decisions.md D7)."""
 TITLE = "nimplane"
 DESCRIPTION = (
     "A control plane for NVIDIA NIM services, wire-compatible with NVIDIA Run:ai's API: "
@@ -49,6 +55,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for operation in path_item.values():
             # bad input is a 400 here (docs/decisions.md D7)
             operation.get("responses", {}).pop("422", None)
+            # the edge refuses any request before its route (api/edge.py)
+            operation.setdefault("responses", {}).setdefault("400", EDGE_REFUSAL)
             if path not in PUBLIC_PATHS:
                 operation["security"] = [{"bearerAuth": []}]
     _, extra = models_json_schema(
