@@ -39,6 +39,25 @@ def _worker(state: AppState, clock: ManualClock, owner: str) -> LifecycleService
     return LifecycleService(state.store, state.cluster, clock, settings, owner=owner)
 
 
+def test_replicas_claim_disjoint_batches_that_cover_the_due_work(
+    state: AppState, client: TestClient, admin: dict[str, str]
+) -> None:
+    """How replicas share the lifecycle work: a claim leases at most its batch, a second
+    owner's claim skips what is leased and takes the rest (each due workload goes to one)."""
+    ids = {
+        ok(client.post(NIM, json=nim_request(f"shared-{n}"), headers=admin), 202)["metadata"]["id"]
+        for n in range(6)
+    }
+    later = utc_now() + timedelta(days=1)
+    until = later + timedelta(seconds=30)
+    first = state.store.write(lambda tx: tx.workloads.claim_due("replica-a", later, until, 4))
+    second = state.store.write(lambda tx: tx.workloads.claim_due("replica-b", later, until, 10))
+    a, b = {wid for wid, _ in first}, {wid for wid, _ in second}
+    assert len(a) == 4
+    assert a.isdisjoint(b)
+    assert ids <= a | b
+
+
 def test_a_lapsed_lease_is_taken_over_and_its_old_holder_writes_nothing(
     client: TestClient, admin: dict[str, str], state: AppState
 ) -> None:
