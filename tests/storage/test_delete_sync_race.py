@@ -11,35 +11,30 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from nimplane.api.state import AppState
 from nimplane.backends.simulated import SimulatedCluster, timings_from
 from nimplane.domain.backend import DesiredState
-from nimplane.domain.identity import AccessRule, Principal
 from nimplane.domain.lifecycle import desired_state
 from nimplane.domain.scheduling.model import GangPlacement, GpuRequest, PodPlacement, PodRequest
 from nimplane.domain.workloads import Workload
 from nimplane.services.workloads import WorkloadService
 from tests.conftest import nim_request
-from tests.support.races import DEADLINE, HeldStore, Outcome, wait_until_a_backend_waits_for_a_lock
+from tests.support.races import (
+    DEADLINE,
+    HeldStore,
+    Outcome,
+    pg_fixture,
+    tenant_admin,
+    wait_until_a_backend_waits_for_a_lock,
+)
 
-
-@pytest.fixture
-def pg(state: AppState) -> AppState:
-    if state.engine.dialect.name != "postgresql":
-        pytest.skip("row locks are PostgreSQL's; SQLite serialises every write")
-    return state
-
-
-def _admin(state: AppState) -> Principal:
-    tenant = str(state.settings.tenant_id)
-    rule = AccessRule("r", "service-account", "racer", "System administrator", "tenant", tenant)
-    return Principal("racer", "service-account", (rule,))
+__all__ = ["pg_fixture"]
 
 
 def _created(state: AppState, name: str) -> Workload:
-    created = WorkloadService(state.store, state.cluster).create(_admin(state), nim_request(name))
+    created = WorkloadService(state.store, state.cluster).create(
+        tenant_admin(state), nim_request(name)
+    )
     return created.workload
 
 
@@ -68,7 +63,9 @@ def test_a_delete_waiting_for_a_sync_sees_its_pods_and_leaves_them_to_the_engine
     held = HeldStore(pg.store)
     sync = Outcome(lambda: _simulator(pg, held).sync([_wanted(pg, workload)], datetime.now(UTC)))
     assert held.worked.wait(DEADLINE)  # its pods are written, not committed
-    delete = Outcome(lambda: WorkloadService(pg.store, pg.cluster).delete(_admin(pg), workload.id))
+    delete = Outcome(
+        lambda: WorkloadService(pg.store, pg.cluster).delete(tenant_admin(pg), workload.id)
+    )
     wait_until_a_backend_waits_for_a_lock(pg)
     held.release.set()
     assert sync.join().error is None
@@ -85,7 +82,9 @@ def test_a_delete_waiting_for_a_sync_sees_its_pods_and_leaves_them_to_the_engine
 def test_a_sync_waiting_for_a_delete_makes_no_pod(pg: AppState) -> None:
     workload = _created(pg, "deleted-then-synced")
     held = HeldStore(pg.store)
-    delete = Outcome(lambda: WorkloadService(held, pg.cluster).delete(_admin(pg), workload.id))
+    delete = Outcome(
+        lambda: WorkloadService(held, pg.cluster).delete(tenant_admin(pg), workload.id)
+    )
     assert held.worked.wait(DEADLINE)  # marked deleted, not committed
     sync = Outcome(lambda: pg.cluster.sync([_wanted(pg, workload)], datetime.now(UTC)))
     wait_until_a_backend_waits_for_a_lock(pg)

@@ -16,7 +16,6 @@ import pytest
 
 from nimplane.api.state import AppState
 from nimplane.domain.errors import Conflict, Invalid, NotFound
-from nimplane.domain.identity import AccessRule, Principal
 from nimplane.services.org import OrgService
 from nimplane.services.workloads import WorkloadService
 from tests.conftest import nim_request
@@ -25,21 +24,12 @@ from tests.support.races import (
     DEADLINE,
     HeldStore,
     Outcome,
+    pg_fixture,
+    tenant_admin,
     wait_until_a_backend_waits_for_a_lock,
 )
 
-
-@pytest.fixture
-def pg(state: AppState) -> AppState:
-    if state.engine.dialect.name != "postgresql":
-        pytest.skip("row locks are PostgreSQL's; SQLite serialises every write")
-    return state
-
-
-def _tenant_admin(state: AppState) -> Principal:
-    tenant = str(state.settings.tenant_id)
-    rule = AccessRule("r", "service-account", "racer", "System administrator", "tenant", tenant)
-    return Principal("racer", "service-account", (rule,))
+__all__ = ["pg_fixture"]
 
 
 def _services(state: AppState) -> tuple[HeldStore, WorkloadService, OrgService]:
@@ -48,7 +38,7 @@ def _services(state: AppState) -> tuple[HeldStore, WorkloadService, OrgService]:
 
 
 def test_a_delete_waiting_for_a_create_is_409_naming_the_project(pg: AppState) -> None:
-    admin = _tenant_admin(pg)
+    admin = tenant_admin(pg)
     project_id = make_project(pg, make_department(pg), "racing")
     held, workloads, _ = _services(pg)
     create = Outcome(lambda: workloads.create(admin, nim_request("racer", project_id)))
@@ -64,7 +54,7 @@ def test_a_delete_waiting_for_a_create_is_409_naming_the_project(pg: AppState) -
 
 
 def test_a_create_waiting_for_a_delete_finds_no_project(pg: AppState) -> None:
-    admin = _tenant_admin(pg)
+    admin = tenant_admin(pg)
     project_id = make_project(pg, make_department(pg), "doomed")
     held, _, org = _services(pg)
     delete = Outcome(lambda: org.delete_project(admin, project_id))
@@ -87,7 +77,7 @@ def test_a_create_waiting_for_a_delete_finds_no_project(pg: AppState) -> None:
 def test_a_foreign_key_violation_is_never_already_exists(state: AppState) -> None:
     """Both databases: the store maps a workload whose project is gone to NotFound naming the
     project, and a project still named by a workload to Conflict."""
-    admin = _tenant_admin(state)
+    admin = tenant_admin(state)
     project_id = make_project(state, make_department(state), "kept")
     created = WorkloadService(state.store, state.cluster).create(
         admin, nim_request("w", project_id)

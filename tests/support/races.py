@@ -9,9 +9,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
+import pytest
 from sqlalchemy import text
 
 from nimplane.api.state import AppState
+from nimplane.domain.identity import AccessRule, Principal
 from nimplane.domain.ports import Store, Transaction
 
 T = TypeVar("T")
@@ -76,3 +78,18 @@ def wait_until_a_backend_waits_for_a_lock(state: AppState) -> None:
                 return
             conn.rollback()
     raise AssertionError("no transaction ever waited for the lock")
+
+
+@pytest.fixture(name="pg")
+def pg_fixture(state: AppState) -> AppState:
+    """The session's state, on PostgreSQL only (row locks; SQLite serialises every write)."""
+    if state.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises every write")
+    return state
+
+
+def tenant_admin(state: AppState) -> Principal:
+    """A System administrator of the tenant, as a service account `racer`."""
+    tenant = str(state.settings.tenant_id)
+    rule = AccessRule("r", "service-account", "racer", "System administrator", "tenant", tenant)
+    return Principal("racer", "service-account", (rule,))
