@@ -12,7 +12,8 @@ Each workload's time to Running is taken from the server's own records: the time
 scheduler, the lifecycle engine and the database, not the client's polling. It prints one JSON
 document on stdout: p50/p90/p99/max of that time, workloads brought to Running per second
 (from the first ``createdAt`` to the last transition), how long the creates took, and the
-servers' peak RSS and their CPU time per workload (the wait's listing polls included:
+servers' peak RSS and their CPU time per workload (each server's processes summed: the API
+and its background worker) (the wait's listing polls included:
 they are few), and on PostgreSQL the CPU time its backends spent for the database, per
 workload (the database server runs on the same machine). Progress goes to stderr.
 """
@@ -35,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from serving import free_port, wait_until_ready
+from serving import free_port, tree_cpu_seconds, tree_memory_kib, wait_until_ready
 
 CLIENT_ID = "bench"
 CLIENT_SECRET = "bench-secret-123"  # a throwaway credential for a local server
@@ -52,22 +53,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _peak_rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
+    """A server's peak RSS: its processes' peaks summed (the API and its background worker)."""
+    memory = tree_memory_kib(pid)
+    return memory["VmHWM"] / 1024 if memory else None
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """The server process's CPU time so far (user + system, every thread)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """A server's CPU time so far (its processes, every thread, user + system)."""
+    return tree_cpu_seconds(pid)
 
 
 class _PostgresCpu:

@@ -57,3 +57,45 @@ def proc_cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (the server and its background worker process), from
+    /proc; empty once `pid` has exited."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        tasks = Path(f"/proc/{current}/task")
+        try:
+            children = [
+                int(child)
+                for task in tasks.iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+        except OSError:
+            continue
+        found.append(current)
+        todo.extend(children)
+    return found
+
+
+def tree_memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM summed over `pid`'s process tree (the sum of the peaks bounds the
+    peak of the sum from above), and each process's VmRSS by pid."""
+    total = {"VmRSS": 0, "VmHWM": 0}
+    for member in process_tree(pid):
+        memory = proc_memory_kib(member)
+        if memory:
+            total["VmRSS"] += memory["VmRSS"]
+            total["VmHWM"] += memory["VmHWM"]
+            total[f"VmRSS:{member}"] = memory["VmRSS"]
+    return total if len(total) > 2 else {}
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time so far of `pid`'s live process tree (a child that ended and was replaced
+    counts no more: the benchmarks report restarts separately)."""
+    times = [proc_cpu_seconds(member) for member in process_tree(pid)]
+    known = [t for t in times if t is not None]
+    return sum(known) if known else None

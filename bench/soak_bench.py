@@ -12,7 +12,8 @@ PATCHes, deletes, suspend/resume batches, pods, events, history, token refresh) 
 ``--duration`` seconds from ``--threads`` threads at ``--rate`` requests per second in all.
 Creates and deletes are balanced, so the number of live workloads stays about constant.
 
-Every ``--sample-every`` seconds it samples the server's VmRSS and VmHWM and its CPU time from
+Every ``--sample-every`` seconds it samples the server's VmRSS and VmHWM and its CPU time (its
+processes summed: the API process and its background worker; the API's own RSS too) from
 /proc. With ``--tracemalloc`` the server runs under this script's wrapper (``_serve``: the
 same entry point, with ``tracemalloc`` started and a ``SIGUSR1`` handler writing the top
 allocations by file and line), and the top allocations at the start and at the end of the load
@@ -44,7 +45,7 @@ from typing import Any
 
 import httpx
 
-from serving import free_port, proc_cpu_seconds, proc_memory_kib, wait_until_ready
+from serving import free_port, tree_cpu_seconds, tree_memory_kib, wait_until_ready
 
 CLIENT_ID = "bench"
 CLIENT_SECRET = "bench-secret-123"  # a throwaway credential for a local server
@@ -436,14 +437,15 @@ class _Sampler(threading.Thread):
         self.stop = threading.Event()
 
     def sample(self) -> None:
-        memory = proc_memory_kib(self.pid)
+        memory = tree_memory_kib(self.pid)
         if memory:
             self.samples.append(
                 {
                     "t_s": round(time.monotonic() - self.started, 1),
                     "rss_mib": round(memory["VmRSS"] / 1024, 1),
+                    "api_rss_mib": round(memory[f"VmRSS:{self.pid}"] / 1024, 1),
                     "hwm_mib": round(memory["VmHWM"] / 1024, 1),
-                    "cpu_s": round(proc_cpu_seconds(self.pid) or 0.0, 2),
+                    "cpu_s": round(tree_cpu_seconds(self.pid) or 0.0, 2),
                 }
             )
 
@@ -522,7 +524,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT) as http:
                 result["phases_before"] = _wait_settled(http, args.workloads // 2, args.settle)
             result["settle_seconds"] = round(time.monotonic() - started, 1)
-            result["rss_after_seed_mib"] = round(proc_memory_kib(process.pid)["VmRSS"] / 1024, 1)
+            result["rss_after_seed_mib"] = round(tree_memory_kib(process.pid)["VmRSS"] / 1024, 1)
             if args.tracemalloc:
                 result["tracemalloc_start"] = _tracemalloc_top(process, data_dir)
             print(f"load for {args.duration} s (load {_loadavg()})", file=sys.stderr)
@@ -530,12 +532,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sampler.started = time.monotonic()
             sampler.sample()
             sampler.start()
-            cpu_before = proc_cpu_seconds(process.pid) or 0.0
+            cpu_before = tree_cpu_seconds(process.pid) or 0.0
             _drive(load, args.threads, args.rate, args.duration)
             sampler.stop.set()
             sampler.join()
             sampler.sample()
-            cpu_spent = (proc_cpu_seconds(process.pid) or 0.0) - cpu_before
+            cpu_spent = (tree_cpu_seconds(process.pid) or 0.0) - cpu_before
             if args.tracemalloc:
                 result["tracemalloc_end"] = _tracemalloc_top(process, data_dir)
             headers = {"Authorization": f"Bearer {load.tokens['access']}"}

@@ -196,11 +196,11 @@ class Settings(BaseSettings):
         "(another replica, or a test driving cycles itself, does the work).",
     )
     background_process: bool = Field(
-        False,
+        True,
         description="`nimplane serve` runs those loops in a child process of its own, so the "
-        "API keeps a CPU (and the GIL) to itself; off (the default for now: the child's "
-        "scheduler and lifecycle metrics are not on the API's `/metrics` yet): in the API "
-        "process. The Kubernetes backend keeps them in the API process (its watches feed both).",
+        "API keeps a CPU (and the GIL) to itself; the API's `/metrics` serves the child's "
+        "loop metrics. Off: in the API process. The Kubernetes backend keeps them in the API "
+        "process (its watches feed both).",
     )
     backend: Literal["simulated", "kubernetes"] = Field(
         "simulated",

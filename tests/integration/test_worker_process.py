@@ -1,6 +1,7 @@
-"""`nimplane serve` runs the scheduler and the lifecycle engine in a child process: a workload
-created through the API is woken across the process boundary and reaches Running; a killed
-child is restarted and the work goes on; stopping the server stops the child."""
+"""`nimplane serve` runs the scheduler and the lifecycle engine in a child process (by
+default): a workload created through the API is woken across the process boundary and
+reaches Running; the API's `/metrics` serves the child's loop metrics; a killed child is
+restarted (and counted) and the work goes on; stopping the server stops the child."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from nimplane.settings import Settings
 from nimplane.storage.db import create_db_engine, migrate
@@ -65,10 +67,20 @@ def reaches_running(server: ServerProcess, http: httpx.Client, name: str) -> Non
     wait_until(running, f"workload {name} reached Running")
 
 
+def metric(http: httpx.Client, name: str) -> float | None:
+    """The value of an unlabelled sample on the API's `/metrics`, None when absent."""
+    response = http.get("/metrics")
+    assert response.status_code == 200, response.text
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    return None
+
+
 def test_the_loops_run_in_a_child_that_is_restarted_and_stopped_with_the_server(
     server: ServerProcess,
 ) -> None:
-    server.env["NIMPLANE_BACKGROUND_PROCESS"] = "true"
     server.start()
     try:
         assert server.process is not None
@@ -77,6 +89,11 @@ def test_the_loops_run_in_a_child_that_is_restarted_and_stopped_with_the_server(
         headers = {"Authorization": f"Bearer {server.token()}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=60.0) as http:
             reaches_running(server, http, "split-a")
+            # the loops' metrics are the child's, served by the API process
+            assert (metric(http, "nimplane_reconcile_duration_seconds_count") or 0) >= 1
+            assert (metric(http, "nimplane_scheduling_cycle_duration_seconds_count") or 0) >= 1
+            assert metric(http, "nimplane_background_process_up") == 1
+            assert metric(http, "nimplane_background_process_starts_total") == 1
 
             os.kill(worker, signal.SIGKILL)
             wait_until(lambda: not alive(worker), "the killed worker process ended")
@@ -87,6 +104,8 @@ def test_the_loops_run_in_a_child_that_is_restarted_and_stopped_with_the_server(
             assert server.process.poll() is None  # the API kept serving
             reaches_running(server, http, "split-b")
             (replacement,) = children(parent)
+            assert metric(http, "nimplane_background_process_starts_total") == 2
+            assert metric(http, "nimplane_background_process_up") == 1
         log = (server.data_dir / "server.log").read_text()
         assert f"the background worker process (pid {worker}) exited" in log
     finally:
@@ -94,9 +113,10 @@ def test_the_loops_run_in_a_child_that_is_restarted_and_stopped_with_the_server(
     wait_until(lambda: not alive(replacement), "the worker process stopped with the server")
 
 
-def test_by_default_the_server_starts_no_child(server: ServerProcess) -> None:
-    """The split is opt-in for now (the child's loop metrics are not on the API's
-    `/metrics`)."""
+def test_with_background_process_off_the_loops_run_in_the_api_process(
+    server: ServerProcess,
+) -> None:
+    server.env["NIMPLANE_BACKGROUND_PROCESS"] = "false"
     server.start()
     try:
         assert server.process is not None
@@ -104,5 +124,7 @@ def test_by_default_the_server_starts_no_child(server: ServerProcess) -> None:
         headers = {"Authorization": f"Bearer {server.token()}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=60.0) as http:
             reaches_running(server, http, "in-process")
+            assert (metric(http, "nimplane_reconcile_duration_seconds_count") or 0) >= 1
+            assert metric(http, "nimplane_background_process_up") is None
     finally:
         server.stop()

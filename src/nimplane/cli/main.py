@@ -108,7 +108,9 @@ def serve(
         and settings.background_process
         and settings.backend == "simulated"
     ):  # the loops in a child process; on Kubernetes its watches feed the API's reads too
-        state.workers.run_elsewhere(worker.worker_process(config, overrides, log_level, log_format))
+        child = worker.worker_process(config, overrides, log_level, log_format)
+        state.workers.run_elsewhere(child)
+        state.metrics.loops_from(child.metrics, lambda: child.starts)
     try:
         uvicorn.run(
             create_app(settings, state=state, run_workers=True),

@@ -1,7 +1,8 @@
 """The background worker process of `nimplane serve` (docs: ARCHITECTURE.md, "Processes"):
 how `serve` describes it (`worker_process`), and the hidden command it runs as
 (`nimplane background-worker`), which reads the same settings as `serve` from its start-up
-line and runs the scheduler and the lifecycle engine until its stdin ends."""
+line and runs the scheduler and the lifecycle engine until its stdin ends, answering the API
+process's requests for their metrics on its stdout."""
 
 from __future__ import annotations
 
@@ -45,12 +46,17 @@ def background_worker() -> None:
     if not raw:
         typer.echo("nimplane background-worker: started by `nimplane serve` only", err=True)
         raise typer.Exit(2)
+    # stdout carries the metrics answers only: anything else printed goes to stderr
+    answers = os.dup(1)
+    os.dup2(2, 1)
     hello = json.loads(raw)
     configure_logging(hello["log_level"], json_lines=hello["log_format"] == "json")
     config = hello["config"]
     settings = load_settings(None if config is None else Path(config), **hello["overrides"])
     state = build_state(settings, seed=False)
     try:
-        asyncio.run(serve_loops(state.workers))
+        asyncio.run(
+            serve_loops(state.workers, metrics=state.metrics.render_loops, answer_fd=answers)
+        )
     finally:
         state.close()

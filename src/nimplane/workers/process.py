@@ -2,28 +2,40 @@
 
 `WorkerProcess` is the API process's side: it starts the child, writes it its start-up
 line, wakes it with one byte on its stdin pipe per change (safe from any thread, never
-blocking: a full pipe already holds a wake-up), restarts it with backoff if it dies, and
-stops it by closing the pipe. `serve_loops` is the child's side: it runs the loops until
-its stdin ends (the API process stopped or died) or SIGTERM. No rules here.
+blocking: a full pipe already holds a wake-up), asks it for its loops' metrics (`metrics`:
+a request on that pipe, the answer framed on the child's stdout pipe), restarts it with
+backoff if it dies or cannot be started, and stops it by closing the pipe. `serve_loops` is
+the child's side: it runs the loops until its stdin ends (the API process stopped or died)
+or SIGTERM, and answers every metrics request. No rules here.
+
+The pipes carry, to the child: `w` (wake up) or `m` and 8 hex digits (a metrics request
+and its number); from it: `<number> <length>\n` and that many bytes of Prometheus text, one
+frame per request. A request that timed out is answered later and its frame skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
+import select
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from nimplane.workers.background import Elsewhere
 
 log = logging.getLogger(__name__)
 
 WAKE = b"w"
+METRICS = b"m"
+_NUMBER_DIGITS = 8
+_REQUEST_SIZE = 1 + _NUMBER_DIGITS
 
 
 class WorkerProcess:
@@ -58,21 +70,45 @@ class WorkerProcess:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._scrape_lock = threading.Lock()
+        self._numbers = itertools.count(1)
+        self._answers = b""
+        """Read from the current child's stdout and not yet taken (a frame's start)."""
         self.starts = 0
         """How many times a child was started (1 + restarts)."""
+        self.failed_starts = 0
+        """How many times starting a child failed (the command could not be run)."""
 
     @property
     def pid(self) -> int | None:
         with self._lock:
             return None if self._proc is None else self._proc.pid
 
+    @property
+    def running(self) -> bool:
+        """A child has been started and has not exited (it may still be starting up)."""
+        with self._lock:
+            return self._proc is not None and self._proc.poll() is None
+
     def start(self) -> None:
         if self._task is None:
             self._spawn()
             self._task = asyncio.create_task(self._supervise(), name="nimplane-worker-process")
 
-    def _spawn(self) -> None:
-        proc = subprocess.Popen(self._command, stdin=subprocess.PIPE, env=self._env)
+    def _spawn(self) -> bool:
+        """Start a child; False (logged, counted) when the command cannot be run."""
+        try:
+            proc = subprocess.Popen(
+                self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._env
+            )
+        except OSError as exc:
+            self.failed_starts += 1
+            log.error(
+                "the background worker process could not be started (%s): the scheduler and "
+                "the lifecycle engine are not running",
+                exc,
+            )
+            return False
         assert proc.stdin is not None
         try:
             proc.stdin.write(self._hello + b"\n")
@@ -80,17 +116,23 @@ class WorkerProcess:
         except OSError:
             pass  # it died at once: the supervisor sees it exit
         os.set_blocking(proc.stdin.fileno(), False)
-        with self._lock:
+        with self._scrape_lock, self._lock:
             self._proc = proc
+            self._answers = b""
         self.starts += 1
         log.info("background worker process started (pid %d)", proc.pid)
+        return True
 
     async def _supervise(self) -> None:
         delay = self._restart_delay
         while True:
             with self._lock:
                 proc = self._proc
-            assert proc is not None
+            if proc is None:  # starting it failed: try again later
+                await self._sleep(delay)
+                delay = min(self._max_restart_delay, delay * 2)
+                self._spawn()
+                continue
             started = self._clock()
             while proc.poll() is None:
                 await self._sleep(self._poll)
@@ -105,9 +147,8 @@ class WorkerProcess:
             )
             with self._lock:
                 self._proc = None
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
+            with self._scrape_lock:  # a scrape reading its stdout is done with it
+                _close(proc)
             await self._sleep(delay)
             delay = min(self._max_restart_delay, delay * 2)
             self._spawn()
@@ -121,6 +162,54 @@ class WorkerProcess:
             # full pipe: a wake-up is already waiting; closed: the supervisor restarts it
             with contextlib.suppress(OSError):
                 os.write(proc.stdin.fileno(), WAKE)
+
+    def metrics(self, timeout: float = 5.0) -> bytes | None:
+        """The child's loop metrics (Prometheus text), or None when no child answers within
+        `timeout` seconds (none running, starting, or busy). Safe from any thread; blocks."""
+        with self._scrape_lock:
+            with self._lock:
+                proc = self._proc
+            if proc is None or proc.stdin is None or proc.stdout is None or proc.stdin.closed:
+                return None
+            number = next(self._numbers) % 16**_NUMBER_DIGITS
+            try:
+                os.write(proc.stdin.fileno(), METRICS + b"%08x" % number)
+            except OSError:
+                return None  # a full pipe (the child is not reading) or a closed one
+            deadline = self._clock() + timeout
+            while True:
+                frame = self._take_frame()
+                if frame is not None:
+                    answered, body = frame
+                    if answered == number:
+                        return body
+                    continue  # the answer to a request that timed out
+                left = deadline - self._clock()
+                if left <= 0 or not self._read_answers(proc.stdout.fileno(), left):
+                    return None
+
+    def _take_frame(self) -> tuple[int, bytes] | None:
+        header, newline, rest = self._answers.partition(b"\n")
+        if not newline:
+            return None
+        number, _, length = header.partition(b" ")
+        size = int(length)
+        if len(rest) < size:
+            return None
+        self._answers = rest[size:]
+        return int(number, 16), rest[:size]
+
+    def _read_answers(self, fd: int, timeout: float) -> bool:
+        """Read what the child wrote within `timeout`; False when nothing came or it ended."""
+        readable, _, _ = select.select([fd], [], [], timeout)
+        if not readable:
+            return False
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            return False
+        self._answers += data
+        return bool(data)
 
     async def stop(self) -> None:
         """Stop supervising, close the child's stdin (it stops its loops and exits) and wait
@@ -143,6 +232,15 @@ class WorkerProcess:
             log.warning("background worker process (pid %d) did not stop: killing it", proc.pid)
             proc.kill()
             await asyncio.to_thread(proc.wait)
+        with self._scrape_lock:  # a scrape reading its stdout is done with it
+            _close(proc)
+
+
+def _close(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 def read_hello(fd: int = 0) -> bytes:
@@ -156,13 +254,30 @@ def read_hello(fd: int = 0) -> bytes:
         line += byte
 
 
-async def serve_loops(workers: Elsewhere, fd: int = 0) -> None:
-    """Run `workers` until `fd` (the pipe from the API process) ends or SIGTERM; every byte
-    read wakes them. SIGINT is left to the API process, which stops this one."""
+async def serve_loops(
+    workers: Elsewhere,
+    fd: int = 0,
+    *,
+    metrics: Callable[[], bytes] = lambda: b"",
+    answer_fd: int = 1,
+) -> None:
+    """Run `workers` until `fd` (the pipe from the API process) ends or SIGTERM: a `w` read
+    wakes them, a metrics request is answered on `answer_fd` with `metrics()`. SIGINT is
+    left to the API process, which stops this one."""
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
+    pending = b""
+    # answers are written by a thread of their own: a reader that is slow to take them
+    # never blocks the loops' event loop
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nimplane-metrics-answer")
+
+    def answer(number: bytes) -> None:
+        body = metrics()
+        frame = number + b" %d\n" % len(body) + body
+        writer.submit(_write_all, answer_fd, frame)
 
     def readable() -> None:
+        nonlocal pending
         try:
             data = os.read(fd, 4096)
         except BlockingIOError:
@@ -172,7 +287,19 @@ async def serve_loops(workers: Elsewhere, fd: int = 0) -> None:
         if not data:
             done.set()
             return
-        workers.wake()
+        pending += data
+        woken = False
+        while pending:
+            if pending[:1] == METRICS:
+                if len(pending) < _REQUEST_SIZE:
+                    break  # the rest of the request is still on its way
+                answer(pending[1:_REQUEST_SIZE])
+                pending = pending[_REQUEST_SIZE:]
+            else:
+                woken = woken or pending[:1] == WAKE
+                pending = pending[1:]
+        if woken:
+            workers.wake()
 
     os.set_blocking(fd, False)
     loop.add_reader(fd, readable)
@@ -186,3 +313,11 @@ async def serve_loops(workers: Elsewhere, fd: int = 0) -> None:
     finally:
         loop.remove_reader(fd)
         await workers.stop()
+        writer.shutdown(wait=False)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    with contextlib.suppress(OSError):  # the API process is gone: nobody to answer
+        while view:
+            view = view[os.write(fd, view) :]
