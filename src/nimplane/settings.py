@@ -115,7 +115,11 @@ class LifecycleSettings(BaseModel):
         "replica may take it over.",
     )
     resync_seconds: float = Field(
-        30.0, gt=0, description="A settled workload is looked at again this often."
+        600.0,
+        gt=0,
+        description="A settled workload is looked at again this often, whatever happens: a "
+        "safety net (every change nimplane knows of makes a workload due at once), and each "
+        "look is a reconcile: N settled workloads cost N / resync_seconds reconciles a second.",
     )
 
 

@@ -34,6 +34,11 @@ def _created(client: TestClient, admin: dict[str, str]) -> str:
     )
 
 
+def _after_first_look(state: AppState) -> datetime:
+    """A time by which every workload created so far is due (its first look at the latest)."""
+    return utc_now() + timedelta(seconds=state.settings.lifecycle.resync_seconds + 60)
+
+
 def _worker(state: AppState, clock: ManualClock, owner: str) -> LifecycleService:
     settings = LifecycleSettings(lease_seconds=5)
     return LifecycleService(state.store, state.cluster, clock, settings, owner=owner)
@@ -62,7 +67,7 @@ def test_a_lapsed_lease_is_taken_over_and_its_old_holder_writes_nothing(
     client: TestClient, admin: dict[str, str], state: AppState
 ) -> None:
     workload_id = _created(client, admin)
-    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    clock = ManualClock(_after_first_look(state))
     now = clock()
     claim_a = state.store.write(
         lambda tx: tx.workloads.claim_due("a", now, now + timedelta(seconds=5), 10)
@@ -100,7 +105,8 @@ def test_a_new_workload_is_due_once_the_scheduler_answers(
     workload_id = _created(client, admin)
     now = utc_now()
     assert state.store.write(lambda tx: tx.workloads.claim_due("a", now, now, 10)) == []
-    later = now + timedelta(seconds=31)  # the default resync: due whatever happened
+    resync = state.settings.lifecycle.resync_seconds
+    later = now + timedelta(seconds=resync + 1)  # due whatever happened
     assert state.store.write(lambda tx: tx.workloads.claim_due("a", later, later, 10)) != []
     state.store.write(lambda tx: tx.workloads.release_lease(workload_id, "a", 0, later, 0, now))
     state.scheduling.run_cycle()
@@ -113,7 +119,7 @@ def test_a_change_while_reconciling_makes_it_due_again_at_once(
     client: TestClient, admin: dict[str, str], state: AppState
 ) -> None:
     workload_id = _created(client, admin)
-    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    clock = ManualClock(_after_first_look(state))
     now = clock()
     [(claimed, seq)] = state.store.write(
         lambda tx: tx.workloads.claim_due("a", now, now + timedelta(seconds=5), 10)
@@ -134,7 +140,7 @@ def test_a_decision_made_before_a_change_is_discarded_and_made_again(
     the workload is due again at once; the next reconcile acts on what is stored now (and
     converges the cluster again: what the stale sync started is removed)."""
     workload_id = _created(client, admin)
-    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    clock = ManualClock(_after_first_look(state))
     state.scheduling.run_cycle()  # placed or told why it waits: the decision moves it on
     worker = _worker(state, clock, "a")
     now = clock()
@@ -177,7 +183,7 @@ def test_a_failing_reconcile_backs_off_exponentially(
         raise RuntimeError("injected failure")
 
     monkeypatch.setattr(lifecycle_module, "decide", broken)
-    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    clock = ManualClock(_after_first_look(state))
     worker = _worker(state, clock, "a")
     assert worker.run_pass() == 1  # the first failure
     waits = []
@@ -211,7 +217,7 @@ def test_a_decision_that_raises_backs_off_alone(
 
     monkeypatch.setattr(lifecycle_module, "decide", decide)
     state.scheduling.run_cycle()  # both placed or told why they wait: both due
-    worker = _worker(state, ManualClock(utc_now() + timedelta(minutes=1)), "a")
+    worker = _worker(state, ManualClock(_after_first_look(state)), "a")
     assert worker.run_pass() >= 2
     with state.store.read() as tx:
         healthy = tx.workloads.get(healthy_id)
@@ -290,7 +296,7 @@ def test_a_cluster_error_never_changes_the_phase(
     why in the phase message; neither moves the phase."""
     workload_id = _created(client, admin)
     state.scheduling.run_cycle()  # placed: due for the lifecycle engine
-    clock = ManualClock(utc_now() + timedelta(minutes=1))
+    clock = ManualClock(_after_first_look(state))
     worker = LifecycleService(state.store, _Refusing(state.cluster, error), clock, owner="a")
     assert worker.run_pass() == 1
     with state.store.read() as tx:

@@ -50,7 +50,7 @@ MAX_ROUNDS: Final = 20
 class LifecycleSettings:
     lease_seconds: float = 30.0
     batch: int = 200
-    resync_seconds: float = 30.0
+    resync_seconds: float = 600.0
     """A settled workload is looked at again this often, whatever happens."""
 
 

@@ -56,9 +56,9 @@ MANAGED_BY: Final = f"{MANAGED_BY_KEY}=nimplane"
 EVENT_KINDS: Final = frozenset({"Pod", "NIMService", "PodGroup"})
 EVENT_SOURCE: Final = "kubernetes"
 RESYNC_SECONDS: Final = 600.0
+"""After this long, what was applied is applied again even if nothing seems changed."""
 DEFAULT_SERVING_PORT: Final = 8000
 """A stored spec always names its port (the API's defaults); this is for one that does not."""
-"""After this long, what was applied is applied again even if nothing seems changed."""
 MAX_UNRESOLVED: Final = 5000
 EVENT_ID_NAMESPACE: Final = uuid.UUID("2f1d7c0e-8a4b-4f57-9a51-6c1b0b6e4a10")
 
