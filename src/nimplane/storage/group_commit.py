@@ -9,14 +9,23 @@ write is durable, and a failed write leaves nothing behind.
 
 The savepoints are issued on the driver's connection (which this thread alone uses), not
 through SQLAlchemy's nested transactions, whose bookkeeping cost more than most writes.
+
+Processes writing the same database file (the API and its background worker) take turns
+through an exclusive `flock` on `<database>-writer.lock` around each batch: a waiting writer
+is woken by the kernel as soon as the other lets go, where SQLite's busy handler would sleep
+and poll (1, 2, 5, ... up to 100 ms at a time), so a process with a steady stream of writes
+starved the other one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -33,11 +42,38 @@ _STOP = object()
 log = logging.getLogger(__name__)
 
 
+class ProcessTurns:
+    """Exclusive turns at writing one SQLite file among processes: `flock` on a file beside
+    it (held by one thread of each process at a time: the group-commit writer)."""
+
+    def __init__(self, database: str) -> None:
+        self._fd = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _turns_for(engine: Engine) -> ProcessTurns | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return ProcessTurns(database)
+
+
 class GroupCommitWriter:
     """Runs submitted writes on one thread, committing them in batches."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._turns = _turns_for(engine)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -56,6 +92,9 @@ class GroupCommitWriter:
             self._queue.put(_STOP)
             self._thread.join(timeout=10)
             self._thread = None
+        if self._turns is not None:
+            self._turns.close()
+            self._turns = None
 
     def _ensure_started(self) -> None:
         if self._thread is None:
@@ -85,8 +124,9 @@ class GroupCommitWriter:
 
     def _apply(self, batch: list[tuple[Work, Future[Any]]]) -> None:
         outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        turn = self._turns.turn() if self._turns is not None else contextlib.nullcontext()
         try:
-            with transaction(self._engine, write=True) as conn:
+            with turn, transaction(self._engine, write=True) as conn:
                 driver = conn.connection.dbapi_connection
                 assert driver is not None
                 for work, future in batch:
