@@ -15,7 +15,9 @@ document on stdout: p50/p90/p99/max of that time, workloads brought to Running p
 servers' peak RSS and their CPU time per workload (each server's processes summed: the API
 and its background worker) (the wait's listing polls included:
 they are few), and on PostgreSQL the CPU time its backends spent for the database, per
-workload (the database server runs on the same machine). Progress goes to stderr.
+workload (the database server runs on the same machine). The burst starts once every
+server's background worker process answers (``nimplane serve`` starts it after the API is
+ready; how long that took is reported). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -228,6 +230,28 @@ def _server_metrics(http: httpx.Client) -> dict[str, float]:
     return found
 
 
+def _wait_background(base_url: str, token: str, timeout: float = 120.0) -> float | None:
+    """Wait until the server's background worker process answers its metrics (it starts
+    after the API is ready: the imports and its state take a second or two); the seconds
+    waited, None when the server runs its loops in the API process. The burst measures the
+    control plane at work, not its start."""
+    headers = {"Authorization": f"Bearer {token}"}
+    started = time.monotonic()
+    with httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT) as http:
+        while True:
+            up = None
+            for line in http.get("/metrics").text.splitlines():
+                if line.startswith("nimplane_background_process_up "):
+                    up = float(line.split()[1])
+            if up is None:
+                return None
+            if up == 1:
+                return round(time.monotonic() - started, 2)
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"the background worker process did not start in {timeout} s")
+            time.sleep(0.1)
+
+
 def _running_at(http: httpx.Client, workload_id: str) -> datetime:
     response = http.get(f"/api/v1/workloads/{workload_id}/history", params={"limit": 500})
     response.raise_for_status()
@@ -259,6 +283,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 processes.append(process)
                 base_urls.append(base_url)
             token = _token(base_urls[0])
+            background_up = [_wait_background(base_url, token) for base_url in base_urls]
             cpu_before = [_cpu_seconds(p.pid) for p in processes]
             pg_cpu = _PostgresCpu(args.database_url) if args.database_url else None
             if pg_cpu is not None:
@@ -320,6 +345,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "first_create_to_last_running_seconds": round(span, 3),
         "client_wall_seconds": round(wall_seconds, 3),
         "server_metrics": _sum_metrics(server_metrics),
+        "background_process_up_after_ready_seconds": background_up,
         "server_peak_rss_mib": [None if r is None else round(r, 1) for r in rss],
         "server_cpu_ms_per_workload": cpu_ms,
         "postgres_cpu_ms_per_workload": (
