@@ -1,9 +1,12 @@
 """SQLite's group-commit writer: the writes of one batch share a transaction, yet a write
 that fails is undone alone and its caller gets its error; the others are kept and their
-callers get their results only once the batch is committed."""
+callers get their results only once the batch is committed; and a batch is written in this
+process's turn among the processes writing the same file."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -85,3 +88,38 @@ def test_a_write_may_not_submit_another(engine: Engine) -> None:
         writer.submit(nested)
     writer.close()
     assert _names(engine) == []
+
+
+# Another process trying for the writers' turn without waiting: "busy" or "free".
+OTHER_PROCESS = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    print("busy")
+else:
+    print("free")
+"""
+
+
+def _other_process_finds(lock: Path) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, str(lock)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_a_batch_holds_the_writers_turn_against_other_processes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Processes writing one SQLite file take turns through a flock beside it: another
+    process finds it taken while a batch is being written, and free before and after."""
+    lock = tmp_path / "gc.db-writer.lock"
+    writer = GroupCommitWriter(engine)
+    try:
+        assert lock.exists()
+        assert _other_process_finds(lock) == "free"
+        assert writer.submit(lambda conn: _other_process_finds(lock)) == "busy"
+        assert _other_process_finds(lock) == "free"
+    finally:
+        writer.close()
