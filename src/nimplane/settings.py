@@ -108,6 +108,15 @@ class LifecycleSettings(BaseModel):
     period_seconds: float = Field(
         0.25, gt=0, description="Seconds between passes over the workloads due for a look."
     )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=8,
+        description="Lifecycle workers per server process, each claiming its own batches "
+        "(leases; `SKIP LOCKED` on PostgreSQL), so that one's database round trips overlap "
+        "another's work. Unset: 2 on PostgreSQL, 1 on SQLite (one writer: a second only "
+        "adds contention). See BENCHMARKS.md, Lifecycle.",
+    )
     lease_seconds: float = Field(
         30.0,
         gt=0,

@@ -49,6 +49,7 @@ from nimplane.services.workload_endpoints import WorkloadEndpoints
 from nimplane.services.workload_properties import WorkloadPropertiesService
 from nimplane.services.workloads import WorkloadService, utc_now
 from nimplane.settings import AuthSettings, Settings
+from nimplane.settings import LifecycleSettings as LifecycleConfig
 from nimplane.storage.db import create_db_engine, migrate
 from nimplane.storage.leadership import Leadership
 from nimplane.storage.store import SqlStore
@@ -178,6 +179,14 @@ def sign_in_guard(
     return SignInGuard(auth.grant, limits, hashing, clock)
 
 
+def lifecycle_workers(settings: LifecycleConfig, dialect: str) -> int:
+    """How many lifecycle workers a process runs: as configured, else 2 on PostgreSQL (their
+    round trips overlap) and 1 on SQLite (one writer)."""
+    if settings.workers is not None:
+        return settings.workers
+    return 2 if dialect == "postgresql" else 1
+
+
 def build_state(
     settings: Settings, environ: Mapping[str, str] | None = None, *, seed: bool = True
 ) -> AppState:
@@ -235,10 +244,20 @@ def _build_services(
         min_interval=settings.scheduler.min_interval_seconds,
         rest_ratio=settings.scheduler.rest_ratio,
     )
-    lifecycle_loop = PeriodicLoop("lifecycle", lambda: None, settings.lifecycle.period_seconds)
+    lifecycle_loops = [
+        PeriodicLoop(
+            f"lifecycle-{n}" if n else "lifecycle", lambda: None, settings.lifecycle.period_seconds
+        )
+        for n in range(lifecycle_workers(settings.lifecycle, engine.dialect.name))
+    ]
+
+    def wake_lifecycle() -> None:
+        for loop in lifecycle_loops:
+            loop.wake()
+
     kube: KubernetesCluster | None = None  # on Kubernetes, KAI places the pods
     if settings.backend == "kubernetes":
-        kube = kubernetes_backend(settings, store, lifecycle_loop.wake)
+        kube = kubernetes_backend(settings, store, wake_lifecycle)
     backend: ClusterBackend = cluster if kube is None else kube
     scheduling = SchedulingService(
         store,
@@ -247,26 +266,30 @@ def _build_services(
         utc_now,
         SchedulerConfig(stale_gang_grace_seconds=settings.scheduler.stale_gang_grace_seconds),
         observe_cycle=metrics.scheduling_cycle.observe,
-        on_placed=lifecycle_loop.wake,
+        on_placed=wake_lifecycle,
     )
-    lifecycle = LifecycleService(
-        store,
-        backend,
-        utc_now,
-        LifecycleSettings(
-            lease_seconds=settings.lifecycle.lease_seconds,
-            resync_seconds=settings.lifecycle.resync_seconds,
-        ),
-        observe_reconcile=metrics.reconcile.observe,
-        count_error=metrics.reconcile_errors.inc,
-        on_scaled=scheduler_loop.wake,
-        observe_pending=metrics.pending.observe,
-    )
+    lifecycles = [
+        LifecycleService(
+            store,
+            backend,
+            utc_now,
+            LifecycleSettings(
+                lease_seconds=settings.lifecycle.lease_seconds,
+                resync_seconds=settings.lifecycle.resync_seconds,
+            ),
+            observe_reconcile=metrics.reconcile.observe,
+            count_error=metrics.reconcile_errors.inc,
+            on_scaled=scheduler_loop.wake,
+            observe_pending=metrics.pending.observe,
+        )
+        for _ in lifecycle_loops
+    ]
     scheduler_loop.work = scheduling.run_cycle
-    lifecycle_loop.work = lifecycle.run_pass
+    for loop, lifecycle in zip(lifecycle_loops, lifecycles, strict=True):
+        loop.work = lifecycle.run_pass
     if kube is not None:  # KAI places the pods: the scheduler loop syncs its queues instead
         scheduler_loop.work = QueueSyncService(store, kube).run
-    workers = BackgroundWorkers([scheduler_loop, lifecycle_loop], [kube] if kube else [])
+    workers = BackgroundWorkers([scheduler_loop, *lifecycle_loops], [kube] if kube else [])
     # a new workload waits for nimplane's scheduler to place it; on Kubernetes nothing does
     # (KAI places its pods once applied): the lifecycle engine applies it at once
     first_look = 0.0 if kube is not None else settings.lifecycle.resync_seconds
@@ -301,7 +324,7 @@ def _build_services(
         metrics=metrics,
         cluster_id=cluster_id,
         scheduling=scheduling,
-        lifecycle=lifecycle,
+        lifecycle=lifecycles[0],
         workers=workers,
         simulator=SimulatorAdmin(
             store,
