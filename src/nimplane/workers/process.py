@@ -84,12 +84,6 @@ class WorkerProcess:
         with self._lock:
             return None if self._proc is None else self._proc.pid
 
-    @property
-    def running(self) -> bool:
-        """A child has been started and has not exited (it may still be starting up)."""
-        with self._lock:
-            return self._proc is not None and self._proc.poll() is None
-
     def start(self) -> None:
         if self._task is None:
             self._spawn()
