@@ -15,6 +15,7 @@ from nimplane.domain.access import SERVICE_ACCOUNT, USER
 from nimplane.domain.errors import Invalid, Unauthenticated
 from nimplane.domain.identity import AccountBinding, Principal, RefreshRecord
 from nimplane.domain.ports import Store, Transaction
+from nimplane.services.lru import LruCache
 from nimplane.services.secrets_hashing import DUMMY_HASH, verify_secret
 from nimplane.services.tokens import TokenClaims, TokenService
 
@@ -122,8 +123,10 @@ class Authenticator:
         self._ttl = principal_ttl_seconds
         self._max_lifetime = refresh_max_lifetime_seconds
         self._monotonic = monotonic
-        self._principals: dict[tuple[str, str], tuple[float, _Resolved]] = {}
-        self._families: dict[str, tuple[float, bool]] = {}
+        self._principals: LruCache[tuple[str, str], tuple[float, _Resolved]] = LruCache(
+            self._CACHE_LIMIT
+        )
+        self._families: LruCache[str, tuple[float, bool]] = LruCache(self._CACHE_LIMIT)
         self._pruned_at: float | None = None
 
     # --- grants -------------------------------------------------------------------------------
@@ -217,7 +220,7 @@ class Authenticator:
         outcome = self._store.write(rotate)
         if isinstance(outcome, _Refused):
             if outcome is _Refused.reused:
-                self._families.pop(claims.family_id, None)
+                self._families.pop(claims.family_id)
             raise Unauthenticated(outcome.value)
         return self._pair(account, outcome)
 
@@ -264,7 +267,7 @@ class Authenticator:
         resolved = self._resolve(subject, subject_type)
         if resolved.binding != binding:
             # the cache may predate a change made elsewhere (a newer token): read once more
-            self._principals.pop((subject_type, subject), None)
+            self._principals.pop((subject_type, subject))
             resolved = self._resolve(subject, subject_type)
             if resolved.binding != binding:
                 raise Unauthenticated(REVOKED)
@@ -278,11 +281,9 @@ class Authenticator:
             return cached[1]
         resolved = self._load(subject, subject_type)
         if resolved is None:
-            self._principals.pop(key, None)
+            self._principals.pop(key)
             raise Unauthenticated("The token's subject no longer exists or is disabled.")
-        if len(self._principals) >= self._CACHE_LIMIT:
-            self._principals.clear()
-        self._principals[key] = (now, resolved)
+        self._principals.put(key, (now, resolved))
         return resolved
 
     def _load(self, subject: str, subject_type: str) -> _Resolved | None:
@@ -301,15 +302,13 @@ class Authenticator:
             return cached[1]
         with self._store.read() as tx:
             revoked = tx.tokens.family_revoked(family_id)
-        if len(self._families) >= self._CACHE_LIMIT:
-            self._families.clear()
-        self._families[family_id] = (now, revoked)
+        self._families.put(family_id, (now, revoked))
         return revoked
 
     def forget(self, subject: str) -> None:
         """Drop a cached principal (its account or access rules changed), of either kind."""
         for subject_type in SUBJECT_TYPES:
-            self._principals.pop((subject_type, subject), None)
+            self._principals.pop((subject_type, subject))
 
     # --- credentials --------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import jwt
 
 from nimplane.domain.errors import Unauthenticated
 from nimplane.domain.identity import AccountBinding
+from nimplane.services.lru import LruCache
 
 ALGORITHM = "HS256"
 REFRESH_TTL_FACTOR = 24
@@ -50,7 +51,7 @@ class TokenService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._key = key
-        self._verified: dict[tuple[str, str], TokenClaims] = {}
+        self._verified: LruCache[tuple[str, str], TokenClaims] = LruCache(self._CACHE_LIMIT)
         self.kid = hashlib.sha256(key).hexdigest()[:16]
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
@@ -99,9 +100,7 @@ class TokenService:
         if cached is not None and cached.expires_at > self.clock():
             return cached
         claims = self._verify_signed(token, token_use)
-        if len(self._verified) >= self._CACHE_LIMIT:
-            self._verified.clear()
-        self._verified[(token, token_use)] = claims
+        self._verified.put((token, token_use), claims)
         return claims
 
     def _verify_signed(self, token: str, token_use: str) -> TokenClaims:
