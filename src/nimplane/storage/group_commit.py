@@ -44,7 +44,14 @@ log = logging.getLogger(__name__)
 
 class ProcessTurns:
     """Exclusive turns at writing one SQLite file among processes: `flock` on a file beside
-    it (held by one thread of each process at a time: the group-commit writer)."""
+    it (held by one thread of each process at a time: the group-commit writer).
+
+    The wait has no time limit, unlike SQLite's busy timeout (30 s, then a 503): a process
+    stopped while it holds the turn (a debugger, SIGSTOP) holds up the other's writes until it
+    goes on; one that dies gives it back (the kernel drops its locks). Bounding the wait
+    needs it on a thread of its own (the kernel's wait cannot be timed out from Python); that
+    was tried, and its hand-offs cost the turn-taking much of what the kernel's wake-up gained
+    (BENCHMARKS.md)."""
 
     def __init__(self, database: str) -> None:
         self._fd = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
