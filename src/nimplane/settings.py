@@ -114,8 +114,8 @@ class LifecycleSettings(BaseModel):
         le=8,
         description="Lifecycle workers per server process, each claiming its own batches "
         "(leases; `SKIP LOCKED` on PostgreSQL), so that one's database round trips overlap "
-        "another's work. Unset: 2 on PostgreSQL, 1 on SQLite (one writer: a second only "
-        "adds contention). See BENCHMARKS.md, Lifecycle.",
+        "another's work. Unset: 2 on PostgreSQL with the simulated cluster, else 1 (SQLite has "
+        "one writer: a second only adds contention). See BENCHMARKS.md.",
     )
     lease_seconds: float = Field(
         30.0,

@@ -179,12 +179,14 @@ def sign_in_guard(
     return SignInGuard(auth.grant, limits, hashing, clock)
 
 
-def lifecycle_workers(settings: LifecycleConfig, dialect: str) -> int:
-    """How many lifecycle workers a process runs: as configured, else 2 on PostgreSQL (their
-    round trips overlap) and 1 on SQLite (one writer)."""
+def lifecycle_workers(settings: LifecycleConfig, dialect: str, backend: str) -> int:
+    """How many lifecycle workers a process runs: as configured, else 2 on PostgreSQL with the
+    simulated cluster (their round trips overlap; measured there, BENCHMARKS.md) and 1
+    otherwise (SQLite has one writer; the Kubernetes adapter's syncs were not measured side
+    by side)."""
     if settings.workers is not None:
         return settings.workers
-    return 2 if dialect == "postgresql" else 1
+    return 2 if dialect == "postgresql" and backend == "simulated" else 1
 
 
 def build_state(
@@ -248,7 +250,7 @@ def _build_services(
         PeriodicLoop(
             f"lifecycle-{n}" if n else "lifecycle", lambda: None, settings.lifecycle.period_seconds
         )
-        for n in range(lifecycle_workers(settings.lifecycle, engine.dialect.name))
+        for n in range(lifecycle_workers(settings.lifecycle, engine.dialect.name, settings.backend))
     ]
 
     def wake_lifecycle() -> None:
