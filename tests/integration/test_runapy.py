@@ -338,9 +338,10 @@ def test_the_organisation_through_runapy(runai: RunaiClient) -> None:
     (cluster,) = org.clusters.get_clusters().data
     departments = models.GetDepartments200Response.from_dict(org.departments.get_departments().data)
     assert departments is not None
-    assert [d.name for d in departments.departments] == ["default"]
+    # (the session's database may hold other tests' departments and pools too)
+    assert "default" in [d.name for d in departments.departments]
     pools = org.node_pools.get_nodepools().data["nodepools"]
-    assert [pool["name"] for pool in pools] == ["default"]
+    assert "default" in [pool["name"] for pool in pools]
 
     name = unique_name("team")
     request = models.ProjectCreationRequest.from_dict(
