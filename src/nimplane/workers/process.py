@@ -283,15 +283,17 @@ async def serve_loops(
             return
         pending += data
         woken = False
-        while pending:
-            if pending[:1] == METRICS:
-                if len(pending) < _REQUEST_SIZE:
-                    break  # the rest of the request is still on its way
-                answer(pending[1:_REQUEST_SIZE])
-                pending = pending[_REQUEST_SIZE:]
-            else:
-                woken = woken or pending[:1] == WAKE
-                pending = pending[1:]
+        while True:  # (a request's hex digits are never `m` or `w`)
+            at = pending.find(METRICS)
+            woken = woken or WAKE in (pending if at < 0 else pending[:at])
+            if at < 0:
+                pending = b""
+                break
+            if len(pending) - at < _REQUEST_SIZE:
+                pending = pending[at:]  # the rest of the request is still on its way
+                break
+            answer(pending[at + 1 : at + _REQUEST_SIZE])
+            pending = pending[at + _REQUEST_SIZE :]
         if woken:
             workers.wake()
 
