@@ -63,6 +63,25 @@ def test_replicas_claim_disjoint_batches_that_cover_the_due_work(
     assert ids <= a | b
 
 
+def test_a_claim_takes_its_batch_once_earliest_due_first_then_by_id(
+    state: AppState, client: TestClient, admin: dict[str, str]
+) -> None:
+    """Among workloads due at the same moment a claim of `limit` takes exactly `limit`, the
+    lowest ids: the due rows are chosen once and in a total order (a sub-select that
+    PostgreSQL could run again per joined row once claimed 6 for a batch of 4)."""
+    ids = sorted(
+        ok(client.post(NIM, json=nim_request(f"tied-{n}"), headers=admin), 202)["metadata"]["id"]
+        for n in range(6)
+    )
+    due = utc_now() + timedelta(days=1)
+    state.store.write(lambda tx: tx.workloads.mark_due(ids, due))  # every one due at once
+    until = due + timedelta(seconds=30)
+    first = state.store.write(lambda tx: tx.workloads.claim_due("a", due, until, 2))
+    second = state.store.write(lambda tx: tx.workloads.claim_due("b", due, until, 3))
+    assert sorted(w for w, _ in first) == ids[:2]
+    assert sorted(w for w, _ in second) == ids[2:5]
+
+
 def test_a_lapsed_lease_is_taken_over_and_its_old_holder_writes_nothing(
     client: TestClient, admin: dict[str, str], state: AppState
 ) -> None:

@@ -148,11 +148,11 @@ def test_the_api_process_gets_the_childs_metrics_and_skips_an_answer_it_stopped_
         process = WorkerProcess([sys.executable, "-c", ANSWERING_CHILD, str(busy)], b"{}")
         process.start()
         try:
-            got = [await asyncio.to_thread(process.metrics)]
+            got = [await asyncio.to_thread(process.metrics, 60.0)]  # (its start-up)
             busy.touch()
             got.append(await asyncio.to_thread(process.metrics, 0.2))  # it never answers
             busy.unlink()
-            got.append(await asyncio.to_thread(process.metrics))  # the late one is skipped
+            got.append(await asyncio.to_thread(process.metrics, 60.0))  # the late one skipped
         finally:
             await process.stop()
         got.append(process.metrics())  # none running
